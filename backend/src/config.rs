@@ -1,0 +1,702 @@
+//! Layered configuration: defaults → `$UPDRAFT_HOME/updraft.toml` → PaaS variables (`PORT`,
+//! `DATABASE_URL`) → `UPDRAFT__SECTION__KEY` variables → command-line flags.
+//!
+//! figment does the layering and the typing (it turns `"8080"` from the environment into a
+//! number); this module adds what it lacks: `*_FILE` variants, the PaaS conventions, and one
+//! error line that names the exact variable, file or flag to fix.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use figment::providers::{Format, Serialized, Toml};
+use figment::value::Value;
+use figment::Figment;
+use sea_orm::sqlx::postgres::PgConnectOptions;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+/// Prefix of the environment variables that set any key: `UPDRAFT__SERVER__PORT=9000`.
+pub const ENV_PREFIX: &str = "UPDRAFT__";
+/// Name of the optional config file inside `UPDRAFT_HOME`.
+pub const CONFIG_FILE: &str = "updraft.toml";
+/// Keys whose values are never printed, not even in error messages.
+const SECRET_KEYS: &[&str] = &["database.url"];
+
+/// Everything a user can set. Each field's doc is its reference documentation.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub core: CoreSettings,
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub logging: LoggingSettings,
+    pub scheduler: SchedulerSettings,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CoreSettings {
+    /// Folder of DAG files; default `$UPDRAFT_HOME/dags`.
+    pub dags_folder: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// Address to bind; `PORT` alone switches it to all interfaces (`0.0.0.0`).
+    pub host: String,
+    pub port: u16,
+    /// HTTP worker threads; 0 picks one per core (at most 8).
+    pub workers: usize,
+    /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 8080,
+            workers: 0,
+            shutdown_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    /// `postgres://…`, `postgresql://…` or `sqlite://…`; default SQLite `$UPDRAFT_HOME/updraft.db`.
+    pub url: Option<String>,
+    /// Connections in the pool.
+    pub max_connections: u32,
+    /// How long to keep retrying an unreachable database at start-up before giving up.
+    #[serde(with = "humantime_serde")]
+    pub connect_retry_timeout: Duration,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            max_connections: 10,
+            connect_retry_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("url", &self.url.as_ref().map(|_| "[redacted]"))
+            .field("max_connections", &self.max_connections)
+            .field("connect_retry_timeout", &self.connect_retry_timeout)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoggingSettings {
+    /// A tracing filter: `info`, `debug`, `updraft=debug,info`. `RUST_LOG` wins when set.
+    pub level: String,
+    pub format: LogFormat,
+}
+
+impl Default for LoggingSettings {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SchedulerSettings {
+    /// A component whose last heartbeat is older than this is reported unhealthy.
+    #[serde(with = "humantime_serde")]
+    pub health_check_threshold: Duration,
+}
+
+impl Default for SchedulerSettings {
+    fn default() -> Self {
+        Self {
+            health_check_threshold: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Values given as command-line flags: the top layer.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub home: Option<PathBuf>,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub database_url: Option<String>,
+}
+
+/// The resolved configuration a process runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub home: PathBuf,
+    pub dags_folder: PathBuf,
+    pub database_url: DatabaseUrl,
+    pub settings: Settings,
+}
+
+impl Config {
+    /// The address a local client (such as `updraft healthcheck`) should dial.
+    pub fn local_base_url(&self) -> String {
+        let host = match self.settings.server.host.parse::<IpAddr>() {
+            Ok(ip) if ip.is_unspecified() => Ipv4Addr::LOCALHOST.to_string(),
+            Ok(IpAddr::V6(ip)) => format!("[{ip}]"),
+            _ => self.settings.server.host.clone(),
+        };
+        format!("http://{host}:{}", self.settings.server.port)
+    }
+}
+
+/// A configuration problem: one line that names the setting and says what to fix.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+/// The process environment as a map, so tests can pass their own without touching globals.
+pub type Env = BTreeMap<String, String>;
+
+pub fn process_env() -> Env {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect()
+}
+
+/// Where one key's value came from, for error messages.
+struct Sources<'a> {
+    overrides: &'a Overrides,
+    env_keys: BTreeMap<String, String>,
+    paas_keys: BTreeMap<String, String>,
+    file: Option<(PathBuf, toml::Table)>,
+}
+
+impl Sources<'_> {
+    fn describe(&self, key: &str) -> String {
+        let flag = match key {
+            "server.host" if self.overrides.host.is_some() => Some("--host"),
+            "server.port" if self.overrides.port.is_some() => Some("--port"),
+            "database.url" if self.overrides.database_url.is_some() => Some("--database-url"),
+            _ => None,
+        };
+        if let Some(flag) = flag {
+            return format!("the flag {flag}");
+        }
+        if let Some(var) = self.env_keys.get(key).or_else(|| self.paas_keys.get(key)) {
+            return format!("the environment variable {var}");
+        }
+        if let Some((path, table)) = &self.file {
+            if lookup(table, key) {
+                return format!("`{key}` in {}", path.display());
+            }
+        }
+        format!("the setting `{key}`")
+    }
+}
+
+fn lookup(table: &toml::Table, dotted: &str) -> bool {
+    let mut parts = dotted.split('.');
+    let Some(first) = parts.next() else {
+        return false;
+    };
+    let mut current = table.get(first);
+    for part in parts {
+        current = current.and_then(|v| v.as_table()).and_then(|t| t.get(part));
+    }
+    current.is_some()
+}
+
+fn read_secret_file(var: &str, path: &str) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim_end_matches(['\n', '\r']).to_string())
+        .map_err(|e| {
+            ConfigError(format!(
+                "{var}={path}: cannot read the file ({e}); point {var} at a readable file or unset it"
+            ))
+        })
+}
+
+/// Resolves `UPDRAFT_HOME`: the flag, else the variable, else `~/updraft` (as Airflow's `~/airflow`).
+pub fn resolve_home(overrides: &Overrides, env: &Env) -> Result<(PathBuf, &'static str), ConfigError> {
+    if let Some(home) = &overrides.home {
+        return Ok((home.clone(), "--home"));
+    }
+    if let Some(home) = env.get("UPDRAFT_HOME").filter(|h| !h.is_empty()) {
+        return Ok((PathBuf::from(home), "UPDRAFT_HOME"));
+    }
+    let user_home = env.get("HOME").filter(|h| !h.is_empty()).ok_or_else(|| {
+        ConfigError("UPDRAFT_HOME is not set and neither is HOME: set UPDRAFT_HOME to a writable directory".into())
+    })?;
+    Ok((Path::new(user_home).join("updraft"), "UPDRAFT_HOME"))
+}
+
+/// Loads the configuration without touching the disk beyond reading `updraft.toml`.
+pub fn load(overrides: &Overrides, env: &Env) -> Result<Config, ConfigError> {
+    let (home, _) = resolve_home(overrides, env)?;
+    let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+
+    // Layer 2: the config file.
+    let file_path = home.join(CONFIG_FILE);
+    let mut file = None;
+    if file_path.is_file() {
+        let text = std::fs::read_to_string(&file_path).map_err(|e| {
+            ConfigError(format!("{}: cannot read the file ({e})", file_path.display()))
+        })?;
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            let at = e
+                .span()
+                .map(|s| {
+                    let line = text[..s.start].lines().count().max(1);
+                    format!(" at line {line}")
+                })
+                .unwrap_or_default();
+            ConfigError(format!(
+                "{}{at}: not valid TOML: {}",
+                file_path.display(),
+                e.message()
+            ))
+        })?;
+        figment = figment.merge(Toml::file(&file_path));
+        file = Some((file_path, table));
+    }
+
+    // Layer 3: PaaS conventions.
+    let mut paas_keys = BTreeMap::new();
+    if let Some(raw) = env.get("PORT") {
+        let port = raw.trim().parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
+            ConfigError(format!(
+                "PORT={raw:?} is not a port number: set PORT to a whole number from 1 to 65535, or unset it"
+            ))
+        })?;
+        figment = figment
+            .merge(Serialized::default("server.port", port))
+            .merge(Serialized::default("server.host", "0.0.0.0"));
+        paas_keys.insert("server.port".to_string(), "PORT".to_string());
+        paas_keys.insert("server.host".to_string(), "PORT".to_string());
+    }
+    for var in ["DATABASE_URL", "DATABASE_URL_FILE"] {
+        if let Some(raw) = env.get(var) {
+            let url = if var.ends_with("_FILE") {
+                read_secret_file(var, raw)?
+            } else {
+                raw.clone()
+            };
+            figment = figment.merge(Serialized::default("database.url", url));
+            paas_keys.insert("database.url".to_string(), var.to_string());
+        }
+    }
+
+    // Layer 4: UPDRAFT__SECTION__KEY (and UPDRAFT__SECTION__KEY_FILE).
+    let mut env_keys = BTreeMap::new();
+    for (var, raw) in env.iter().filter(|(k, _)| k.starts_with(ENV_PREFIX)) {
+        let rest = &var[ENV_PREFIX.len()..];
+        let (rest, from_file) = match rest.strip_suffix("_FILE") {
+            Some(base) => (base, true),
+            None => (rest, false),
+        };
+        let key = rest.to_ascii_lowercase().replace("__", ".");
+        let value = if from_file {
+            Value::from(read_secret_file(var, raw)?)
+        } else {
+            // figment's parsing turns "8080" into a number and "true" into a bool.
+            Value::from_str(raw).unwrap_or_else(|never| match never {})
+        };
+        figment = figment.merge(Serialized::default(&key, value));
+        env_keys.insert(key, var.clone());
+    }
+
+    // Layer 5: flags.
+    if let Some(host) = &overrides.host {
+        figment = figment.merge(Serialized::default("server.host", host));
+    }
+    if let Some(port) = overrides.port {
+        figment = figment.merge(Serialized::default("server.port", port));
+    }
+    if let Some(url) = &overrides.database_url {
+        figment = figment.merge(Serialized::default("database.url", url));
+    }
+
+    let sources = Sources {
+        overrides,
+        env_keys,
+        paas_keys,
+        file,
+    };
+    let settings: Settings = figment
+        .extract()
+        .map_err(|e| explain(e, &sources))?;
+    validate(&settings, &sources)?;
+
+    let database_url = match &settings.database.url {
+        Some(url) => DatabaseUrl::parse(url).map_err(|why| {
+            ConfigError(format!(
+                "{} is not a usable database URL: {why}; expected postgres://USER:PASSWORD@HOST:5432/DBNAME or sqlite:///path/to/updraft.db",
+                sources.describe("database.url")
+            ))
+        })?,
+        None => DatabaseUrl::sqlite_file(&home.join("updraft.db")),
+    };
+    let dags_folder = settings
+        .core
+        .dags_folder
+        .clone()
+        .unwrap_or_else(|| home.join("dags"));
+    Ok(Config {
+        home,
+        dags_folder,
+        database_url,
+        settings,
+    })
+}
+
+fn validate(settings: &Settings, sources: &Sources<'_>) -> Result<(), ConfigError> {
+    if settings.server.host.parse::<IpAddr>().is_err()
+        && (settings.server.host.is_empty() || settings.server.host.contains(['/', ' ', ':']))
+    {
+        return Err(ConfigError(format!(
+            "{} = {:?} is not an address to bind: use an IP address such as 127.0.0.1 or 0.0.0.0",
+            sources.describe("server.host"),
+            settings.server.host
+        )));
+    }
+    if settings.database.max_connections == 0 {
+        return Err(ConfigError(format!(
+            "{} must be at least 1",
+            sources.describe("database.max_connections")
+        )));
+    }
+    if let Err(e) = tracing_subscriber::EnvFilter::try_new(&settings.logging.level) {
+        return Err(ConfigError(format!(
+            "{} = {:?} is not a log level or filter ({e}): use error, warn, info, debug or trace",
+            sources.describe("logging.level"),
+            settings.logging.level
+        )));
+    }
+    Ok(())
+}
+
+/// Turns figment's error into one line naming where the bad value came from.
+fn explain(error: figment::Error, sources: &Sources<'_>) -> ConfigError {
+    use figment::error::Kind;
+    let path: Vec<&str> = error.path.iter().map(String::as_str).collect();
+    match &error.kind {
+        Kind::UnknownField(field, expected) => {
+            let key = path
+                .iter()
+                .copied()
+                .chain(std::iter::once(field.as_str()))
+                .collect::<Vec<_>>()
+                .join(".");
+            let what = if path.is_empty() { "section" } else { "setting" };
+            let suggestion = expected
+                .iter()
+                .map(|k| (strsim::jaro_winkler(field, k), *k))
+                .filter(|(score, _)| *score > 0.8)
+                .max_by(|a, b| a.0.total_cmp(&b.0))
+                .map(|(_, k)| format!("did you mean `{k}`? "))
+                .unwrap_or_default();
+            ConfigError(format!(
+                "{}: unknown {what} `{key}`; {suggestion}known ones here: {}",
+                sources.describe(&key),
+                expected.join(", ")
+            ))
+        }
+        kind => {
+            let key = path.join(".");
+            let detail = if SECRET_KEYS.contains(&key.as_str()) {
+                "has the wrong type: expected a string".to_string()
+            } else {
+                match kind {
+                    Kind::InvalidType(actual, expected) => {
+                        format!("is {actual}, expected {expected}")
+                    }
+                    Kind::InvalidValue(actual, expected) => {
+                        format!("is {actual}, expected {expected}")
+                    }
+                    Kind::UnknownVariant(v, expected) => {
+                        format!("is {v:?}, expected one of: {}", expected.join(", "))
+                    }
+                    // humantime's messages, e.g. "unknown time unit \"x\"".
+                    Kind::Message(m) if is_duration_key(&key) => format!(
+                        "is not a duration ({m}): write it like 30s, 5m or 1h 30m"
+                    ),
+                    other => other.to_string(),
+                }
+            };
+            let name = if key.is_empty() {
+                "the configuration".to_string()
+            } else {
+                sources.describe(&key)
+            };
+            ConfigError(format!("{name} {detail}"))
+        }
+    }
+}
+
+fn is_duration_key(key: &str) -> bool {
+    matches!(
+        key,
+        "server.shutdown_timeout"
+            | "database.connect_retry_timeout"
+            | "scheduler.health_check_threshold"
+    )
+}
+
+/// Makes sure `UPDRAFT_HOME` exists and is writable (the SQLite database, logs and the
+/// default DAG folder live there).
+pub fn ensure_home_writable(home: &Path, source: &str) -> Result<(), ConfigError> {
+    let fail = |e: std::io::Error| {
+        ConfigError(format!(
+            "{source}={} is not a writable directory ({e}); point {source} at a directory this user can write",
+            home.display()
+        ))
+    };
+    std::fs::create_dir_all(home).map_err(fail)?;
+    let probe = home.join(format!(".updraft-write-test-{}", std::process::id()));
+    std::fs::write(&probe, b"ok").map_err(fail)?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+/// Which database engine a URL selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseKind {
+    Sqlite,
+    Postgres,
+}
+
+/// A validated database URL. `Debug` and `Display` show it with the password replaced by `***`.
+#[derive(Clone)]
+pub struct DatabaseUrl {
+    kind: DatabaseKind,
+    secret: SecretString,
+    redacted: String,
+}
+
+impl DatabaseUrl {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let raw = raw.trim();
+        let scheme = raw.split_once(':').map(|(s, _)| s).unwrap_or_default();
+        let kind = match scheme.to_ascii_lowercase().as_str() {
+            "postgres" | "postgresql" => DatabaseKind::Postgres,
+            "sqlite" => DatabaseKind::Sqlite,
+            "" => return Err("it has no scheme".into()),
+            other => {
+                return Err(format!(
+                    "the scheme `{other}` is not supported (use postgres, postgresql or sqlite)"
+                ))
+            }
+        };
+        let redacted = match kind {
+            DatabaseKind::Postgres => {
+                let mut url = url::Url::parse(raw).map_err(|e| format!("{e}"))?;
+                if url.host_str().is_none_or(str::is_empty) {
+                    return Err("it names no host".into());
+                }
+                PgConnectOptions::from_str(raw).map_err(|e| format!("{e}"))?;
+                if url.password().is_some() {
+                    let _ = url.set_password(Some("***"));
+                }
+                url.to_string()
+            }
+            DatabaseKind::Sqlite => {
+                sea_orm::sqlx::sqlite::SqliteConnectOptions::from_str(raw)
+                    .map_err(|e| format!("{e}"))?;
+                raw.to_string()
+            }
+        };
+        Ok(Self {
+            kind,
+            secret: SecretString::from(raw.to_string()),
+            redacted,
+        })
+    }
+
+    pub fn sqlite_file(path: &Path) -> Self {
+        let raw = format!("sqlite://{}?mode=rwc", path.display());
+        Self {
+            kind: DatabaseKind::Sqlite,
+            redacted: raw.clone(),
+            secret: SecretString::from(raw),
+        }
+    }
+
+    pub fn kind(&self) -> DatabaseKind {
+        self.kind
+    }
+
+    /// The URL with its password: only for handing to the database driver.
+    pub fn expose(&self) -> &str {
+        self.secret.expose_secret()
+    }
+
+    pub fn redacted(&self) -> &str {
+        &self.redacted
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({})", self.redacted)
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Env {
+        let home = tempfile::tempdir().unwrap().keep();
+        let mut env: Env = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        env.entry("UPDRAFT_HOME".into())
+            .or_insert(home.display().to_string());
+        env
+    }
+
+    fn err(pairs: &[(&str, &str)]) -> String {
+        load(&Overrides::default(), &env(pairs)).unwrap_err().0
+    }
+
+    #[test]
+    fn defaults_bind_loopback_and_use_sqlite_in_home() {
+        let e = env(&[]);
+        let config = load(&Overrides::default(), &e).unwrap();
+        assert_eq!(config.settings.server.host, "127.0.0.1");
+        assert_eq!(config.settings.server.port, 8080);
+        assert_eq!(config.database_url.kind(), DatabaseKind::Sqlite);
+        assert!(config.database_url.expose().contains(&e["UPDRAFT_HOME"]));
+        assert_eq!(config.dags_folder, Path::new(&e["UPDRAFT_HOME"]).join("dags"));
+    }
+
+    #[test]
+    fn port_binds_all_interfaces() {
+        let config = load(&Overrides::default(), &env(&[("PORT", "5000")])).unwrap();
+        assert_eq!(config.settings.server.host, "0.0.0.0");
+        assert_eq!(config.settings.server.port, 5000);
+        assert_eq!(config.local_base_url(), "http://127.0.0.1:5000");
+    }
+
+    #[test]
+    fn layers_apply_in_order_file_env_flags() {
+        let e = env(&[("UPDRAFT__SERVER__WORKERS", "3")]);
+        let home = PathBuf::from(&e["UPDRAFT_HOME"]);
+        std::fs::write(
+            home.join(CONFIG_FILE),
+            "[server]\nport = 9001\nworkers = 1\n[logging]\nlevel = \"debug\"\n",
+        )
+        .unwrap();
+        let config = load(&Overrides::default(), &e).unwrap();
+        assert_eq!(config.settings.server.port, 9001);
+        assert_eq!(config.settings.server.workers, 3);
+        assert_eq!(config.settings.logging.level, "debug");
+        let flags = Overrides {
+            port: Some(9002),
+            ..Default::default()
+        };
+        assert_eq!(load(&flags, &e).unwrap().settings.server.port, 9002);
+    }
+
+    #[test]
+    fn secret_file_variants_are_read_and_redacted() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("db");
+        std::fs::write(&secret, "postgres://app:s3cret@db.internal:5432/updraft\n").unwrap();
+        let e = env(&[("DATABASE_URL_FILE", secret.to_str().unwrap())]);
+        let config = load(&Overrides::default(), &e).unwrap();
+        assert_eq!(config.database_url.kind(), DatabaseKind::Postgres);
+        assert!(config.database_url.expose().contains("s3cret"));
+        let shown = format!("{config:?} {}", config.database_url);
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("app:***@db.internal"), "{shown}");
+
+        let e = env(&[("UPDRAFT__DATABASE__URL_FILE", secret.to_str().unwrap())]);
+        assert!(load(&Overrides::default(), &e).is_ok());
+    }
+
+    #[test]
+    fn bad_port_names_the_variable() {
+        let msg = err(&[("PORT", "abc")]);
+        assert!(msg.starts_with("PORT=\"abc\" is not a port number"), "{msg}");
+        let msg = err(&[("UPDRAFT__SERVER__PORT", "abc")]);
+        assert!(msg.contains("UPDRAFT__SERVER__PORT"), "{msg}");
+        assert!(msg.contains("u16"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_keys_suggest_the_right_one() {
+        let msg = err(&[("UPDRAFT__CORE__DAG_FOLDER", "/x")]);
+        assert!(msg.contains("UPDRAFT__CORE__DAG_FOLDER"), "{msg}");
+        assert!(msg.contains("did you mean `dags_folder`"), "{msg}");
+        let msg = err(&[("UPDRAFT__SERVR__PORT", "1")]);
+        assert!(msg.contains("unknown section `servr`"), "{msg}");
+        assert!(msg.contains("did you mean `server`"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_key_in_file_names_the_file() {
+        let e = env(&[]);
+        let path = Path::new(&e["UPDRAFT_HOME"]).join(CONFIG_FILE);
+        std::fs::write(&path, "[server]\nprot = 1\n").unwrap();
+        let msg = load(&Overrides::default(), &e).unwrap_err().0;
+        assert!(msg.contains(&format!("`server.prot` in {}", path.display())), "{msg}");
+        std::fs::write(&path, "[server\n").unwrap();
+        let msg = load(&Overrides::default(), &e).unwrap_err().0;
+        assert!(msg.contains("line 1: not valid TOML"), "{msg}");
+    }
+
+    #[test]
+    fn malformed_database_url_is_explained_without_echoing_it() {
+        let msg = err(&[("DATABASE_URL", "mysql://u:hunter2@h/db")]);
+        assert!(msg.starts_with("the environment variable DATABASE_URL is not a usable database URL"), "{msg}");
+        assert!(msg.contains("`mysql` is not supported"), "{msg}");
+        assert!(!msg.contains("hunter2"), "{msg}");
+        let msg = err(&[("DATABASE_URL", "not a url")]);
+        assert!(msg.contains("DATABASE_URL"), "{msg}");
+    }
+
+    #[test]
+    fn bad_durations_and_levels_say_how_to_write_them() {
+        let msg = err(&[("UPDRAFT__DATABASE__CONNECT_RETRY_TIMEOUT", "soon")]);
+        assert!(msg.contains("write it like 30s"), "{msg}");
+        let msg = err(&[("UPDRAFT__LOGGING__FORMAT", "xml")]);
+        assert!(msg.contains("expected one of: text, json"), "{msg}");
+    }
+
+    #[test]
+    fn unwritable_home_is_reported() {
+        let msg = ensure_home_writable(Path::new("/proc/updraft"), "UPDRAFT_HOME")
+            .unwrap_err()
+            .0;
+        assert!(msg.starts_with("UPDRAFT_HOME=/proc/updraft is not a writable directory"), "{msg}");
+    }
+}

@@ -1,0 +1,17 @@
+//! Migrations of the metadata database.
+//!
+//! Landed migrations are never edited: a schema change is a new module appended to
+//! [`Migrator::migrations`]. Each one must work on SQLite and PostgreSQL.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261121_000001_create_job;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261121_000001_create_job::Migration)]
+    }
+}
