@@ -24,7 +24,6 @@ if [ "$what" = all ]; then
   need_apt chromium
   need_apt chromium-driver
 fi
-need_apt curl
 if [ "${#apt_missing[@]}" -gt 0 ]; then
   log "apt: installing ${apt_missing[*]}"
   as_root apt-get update -qq

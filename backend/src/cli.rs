@@ -232,7 +232,11 @@ async fn db_command(config: Config, cmd: DbCommand) -> Result<(), Failure> {
             if applied.is_empty() {
                 println!("the metadata database is up to date");
             } else {
-                println!("applied {} migration(s): {}", applied.len(), applied.join(", "));
+                println!(
+                    "applied {} migration(s): {}",
+                    applied.len(),
+                    applied.join(", ")
+                );
             }
             Ok(())
         }

@@ -238,7 +238,10 @@ fn read_secret_file(var: &str, path: &str) -> Result<String, ConfigError> {
 }
 
 /// Resolves `UPDRAFT_HOME`: the flag, else the variable, else `~/updraft` (as Airflow's `~/airflow`).
-pub fn resolve_home(overrides: &Overrides, env: &Env) -> Result<(PathBuf, &'static str), ConfigError> {
+pub fn resolve_home(
+    overrides: &Overrides,
+    env: &Env,
+) -> Result<(PathBuf, &'static str), ConfigError> {
     if let Some(home) = &overrides.home {
         return Ok((home.clone(), "--home"));
     }
@@ -246,7 +249,10 @@ pub fn resolve_home(overrides: &Overrides, env: &Env) -> Result<(PathBuf, &'stat
         return Ok((PathBuf::from(home), "UPDRAFT_HOME"));
     }
     let user_home = env.get("HOME").filter(|h| !h.is_empty()).ok_or_else(|| {
-        ConfigError("UPDRAFT_HOME is not set and neither is HOME: set UPDRAFT_HOME to a writable directory".into())
+        ConfigError(
+            "UPDRAFT_HOME is not set and neither is HOME: set UPDRAFT_HOME to a writable directory"
+                .into(),
+        )
     })?;
     Ok((Path::new(user_home).join("updraft"), "UPDRAFT_HOME"))
 }
@@ -261,7 +267,10 @@ pub fn load(overrides: &Overrides, env: &Env) -> Result<Config, ConfigError> {
     let mut file = None;
     if file_path.is_file() {
         let text = std::fs::read_to_string(&file_path).map_err(|e| {
-            ConfigError(format!("{}: cannot read the file ({e})", file_path.display()))
+            ConfigError(format!(
+                "{}: cannot read the file ({e})",
+                file_path.display()
+            ))
         })?;
         let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
             let at = e
@@ -274,7 +283,7 @@ pub fn load(overrides: &Overrides, env: &Env) -> Result<Config, ConfigError> {
             ConfigError(format!(
                 "{}{at}: not valid TOML: {}",
                 file_path.display(),
-                e.message()
+                e.message().split_whitespace().collect::<Vec<_>>().join(" ")
             ))
         })?;
         figment = figment.merge(Toml::file(&file_path));
@@ -343,9 +352,7 @@ pub fn load(overrides: &Overrides, env: &Env) -> Result<Config, ConfigError> {
         paas_keys,
         file,
     };
-    let settings: Settings = figment
-        .extract()
-        .map_err(|e| explain(e, &sources))?;
+    let settings: Settings = figment.extract().map_err(|e| explain(e, &sources))?;
     validate(&settings, &sources)?;
 
     let database_url = match &settings.database.url {
@@ -402,13 +409,17 @@ fn explain(error: figment::Error, sources: &Sources<'_>) -> ConfigError {
     let path: Vec<&str> = error.path.iter().map(String::as_str).collect();
     match &error.kind {
         Kind::UnknownField(field, expected) => {
-            let key = path
-                .iter()
-                .copied()
-                .chain(std::iter::once(field.as_str()))
-                .collect::<Vec<_>>()
-                .join(".");
-            let what = if path.is_empty() { "section" } else { "setting" };
+            // figment's path already ends with the unknown field.
+            let mut parts = path.clone();
+            if parts.last() != Some(&field.as_str()) {
+                parts.push(field);
+            }
+            let key = parts.join(".");
+            let what = if parts.len() <= 1 {
+                "section"
+            } else {
+                "setting"
+            };
             let suggestion = expected
                 .iter()
                 .map(|k| (strsim::jaro_winkler(field, k), *k))
@@ -424,7 +435,14 @@ fn explain(error: figment::Error, sources: &Sources<'_>) -> ConfigError {
         }
         kind => {
             let key = path.join(".");
-            let detail = if SECRET_KEYS.contains(&key.as_str()) {
+            let detail = if is_duration_key(&key) {
+                // humantime's own words, e.g. `expected a duration` or `unknown time unit "x"`.
+                let why = match kind {
+                    Kind::Message(m) => m.clone(),
+                    other => other.to_string(),
+                };
+                format!("is not a duration ({why}): write it like 30s, 5m or 1h 30m")
+            } else if SECRET_KEYS.contains(&key.as_str()) {
                 "has the wrong type: expected a string".to_string()
             } else {
                 match kind {
@@ -437,10 +455,6 @@ fn explain(error: figment::Error, sources: &Sources<'_>) -> ConfigError {
                     Kind::UnknownVariant(v, expected) => {
                         format!("is {v:?}, expected one of: {}", expected.join(", "))
                     }
-                    // humantime's messages, e.g. "unknown time unit \"x\"".
-                    Kind::Message(m) if is_duration_key(&key) => format!(
-                        "is not a duration ({m}): write it like 30s, 5m or 1h 30m"
-                    ),
                     other => other.to_string(),
                 }
             };
@@ -595,7 +609,10 @@ mod tests {
         assert_eq!(config.settings.server.port, 8080);
         assert_eq!(config.database_url.kind(), DatabaseKind::Sqlite);
         assert!(config.database_url.expose().contains(&e["UPDRAFT_HOME"]));
-        assert_eq!(config.dags_folder, Path::new(&e["UPDRAFT_HOME"]).join("dags"));
+        assert_eq!(
+            config.dags_folder,
+            Path::new(&e["UPDRAFT_HOME"]).join("dags")
+        );
     }
 
     #[test]
@@ -646,7 +663,10 @@ mod tests {
     #[test]
     fn bad_port_names_the_variable() {
         let msg = err(&[("PORT", "abc")]);
-        assert!(msg.starts_with("PORT=\"abc\" is not a port number"), "{msg}");
+        assert!(
+            msg.starts_with("PORT=\"abc\" is not a port number"),
+            "{msg}"
+        );
         let msg = err(&[("UPDRAFT__SERVER__PORT", "abc")]);
         assert!(msg.contains("UPDRAFT__SERVER__PORT"), "{msg}");
         assert!(msg.contains("u16"), "{msg}");
@@ -668,7 +688,10 @@ mod tests {
         let path = Path::new(&e["UPDRAFT_HOME"]).join(CONFIG_FILE);
         std::fs::write(&path, "[server]\nprot = 1\n").unwrap();
         let msg = load(&Overrides::default(), &e).unwrap_err().0;
-        assert!(msg.contains(&format!("`server.prot` in {}", path.display())), "{msg}");
+        assert!(
+            msg.contains(&format!("`server.prot` in {}", path.display())),
+            "{msg}"
+        );
         std::fs::write(&path, "[server\n").unwrap();
         let msg = load(&Overrides::default(), &e).unwrap_err().0;
         assert!(msg.contains("line 1: not valid TOML"), "{msg}");
@@ -677,7 +700,10 @@ mod tests {
     #[test]
     fn malformed_database_url_is_explained_without_echoing_it() {
         let msg = err(&[("DATABASE_URL", "mysql://u:hunter2@h/db")]);
-        assert!(msg.starts_with("the environment variable DATABASE_URL is not a usable database URL"), "{msg}");
+        assert!(
+            msg.starts_with("the environment variable DATABASE_URL is not a usable database URL"),
+            "{msg}"
+        );
         assert!(msg.contains("`mysql` is not supported"), "{msg}");
         assert!(!msg.contains("hunter2"), "{msg}");
         let msg = err(&[("DATABASE_URL", "not a url")]);
@@ -697,6 +723,9 @@ mod tests {
         let msg = ensure_home_writable(Path::new("/proc/updraft"), "UPDRAFT_HOME")
             .unwrap_err()
             .0;
-        assert!(msg.starts_with("UPDRAFT_HOME=/proc/updraft is not a writable directory"), "{msg}");
+        assert!(
+            msg.starts_with("UPDRAFT_HOME=/proc/updraft is not a writable directory"),
+            "{msg}"
+        );
     }
 }

@@ -20,7 +20,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 async fn serve(req: HttpRequest) -> HttpResponse {
-    if !matches!(*req.method(), actix_web::http::Method::GET | actix_web::http::Method::HEAD) {
+    if !matches!(
+        *req.method(),
+        actix_web::http::Method::GET | actix_web::http::Method::HEAD
+    ) {
         return HttpResponse::MethodNotAllowed()
             .insert_header((header::ALLOW, "GET, HEAD"))
             .finish();

@@ -120,7 +120,11 @@ fn HealthCards() -> impl IntoView {
 }
 
 #[component]
-fn StatusCard(name: &'static str, status: Option<String>, heartbeat: Option<String>) -> impl IntoView {
+fn StatusCard(
+    name: &'static str,
+    status: Option<String>,
+    heartbeat: Option<String>,
+) -> impl IntoView {
     let (label, class) = match status.as_deref() {
         Some("healthy") => ("healthy", "status healthy"),
         Some("unhealthy") => ("unhealthy", "status unhealthy"),
@@ -131,7 +135,13 @@ fn StatusCard(name: &'static str, status: Option<String>, heartbeat: Option<Stri
         <div class="card">
             <h2>{name}</h2>
             <div class=class>{label}</div>
-            {heartbeat.map(|at| view! { <div class="meta">"Last heartbeat " {at}</div> })}
+            <div class="meta">
+                {match heartbeat {
+                    Some(at) => format!("Last heartbeat {at}"),
+                    None if label == "unhealthy" => "No heartbeat yet".to_string(),
+                    None => String::new(),
+                }}
+            </div>
         </div>
     }
 }

@@ -6,6 +6,8 @@ use sea_orm_migration::prelude::*;
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
+// Column names mirror Airflow's `job` table, hence `JobType` inside `Job`.
+#[allow(clippy::enum_variant_names)]
 #[derive(DeriveIden)]
 enum Job {
     Table,

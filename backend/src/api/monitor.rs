@@ -55,17 +55,25 @@ pub async fn health(state: &AppState) -> HealthInfoResponse {
         if metadatabase != HEALTHY {
             return None;
         }
-        job::latest_heartbeat(db, job_type).await.unwrap_or_else(|e| {
-            tracing::warn!("health: reading {} heartbeats failed: {e}", job_type.as_str());
-            None
-        })
+        job::latest_heartbeat(db, job_type)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(
+                    "health: reading {} heartbeats failed: {e}",
+                    job_type.as_str()
+                );
+                None
+            })
     };
     let status = |latest: Option<DateTime<Utc>>, unknown: Option<&str>| match latest {
-        Some(at) if (now - at).to_std().unwrap_or_default() <= threshold => Some(HEALTHY.to_string()),
+        Some(at) if (now - at).to_std().unwrap_or_default() <= threshold => {
+            Some(HEALTHY.to_string())
+        }
         Some(_) => Some(UNHEALTHY.to_string()),
         None => unknown.map(str::to_string),
     };
-    let fmt = |at: Option<DateTime<Utc>>| at.map(|t| t.to_rfc3339_opts(SecondsFormat::Micros, false));
+    let fmt =
+        |at: Option<DateTime<Utc>>| at.map(|t| t.to_rfc3339_opts(SecondsFormat::Micros, false));
 
     let scheduler = beat(JobType::Scheduler).await;
     let triggerer = beat(JobType::Triggerer).await;

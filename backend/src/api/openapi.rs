@@ -26,5 +26,7 @@ pub fn spec() -> utoipa::openapi::OpenApi {
 }
 
 pub fn spec_yaml() -> String {
-    spec().to_yaml().expect("the OpenAPI document is plain data and always serializes")
+    spec()
+        .to_yaml()
+        .expect("the OpenAPI document is plain data and always serializes")
 }

@@ -73,7 +73,10 @@ pub async fn heartbeat(db: &Db, id: i64, at: DateTime<Utc>) -> Result<(), StoreE
 }
 
 /// The newest heartbeat of any job of this type, if one ever ran.
-pub async fn latest_heartbeat(db: &Db, job_type: JobType) -> Result<Option<DateTime<Utc>>, StoreError> {
+pub async fn latest_heartbeat(
+    db: &Db,
+    job_type: JobType,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
     let newest = Entity::find()
         .filter(Column::JobType.eq(job_type.as_str()))
         .order_by_desc(Column::LatestHeartbeat)

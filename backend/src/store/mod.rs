@@ -10,7 +10,7 @@ use sea_orm::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sea_orm::sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
 };
-use sea_orm::sqlx::{self, ConnectOptions as _};
+use sea_orm::sqlx::{self, ConnectOptions as _, Connection as _};
 use sea_orm::{DatabaseConnection, SqlxPostgresConnector, SqlxSqliteConnector};
 use updraft_migrations::{Migrator, MigratorTrait};
 
@@ -50,19 +50,25 @@ impl Db {
     /// Connects, retrying an unreachable server until `connect_retry_timeout` has passed, with a
     /// log line per failed attempt. Errors that waiting cannot fix (a wrong password, a missing
     /// database) fail at once.
-    pub async fn connect(url: &DatabaseUrl, settings: &DatabaseSettings) -> Result<Self, StoreError> {
+    pub async fn connect(
+        url: &DatabaseUrl,
+        settings: &DatabaseSettings,
+    ) -> Result<Self, StoreError> {
         let started = Instant::now();
         let deadline = started + settings.connect_retry_timeout;
         let mut attempt = 0u32;
         let mut backoff = Duration::from_millis(250);
         loop {
             attempt += 1;
-            match Self::try_connect(url, settings).await {
+            // One attempt may not outlast the retry budget (at least 200 ms, at most 5 s).
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let attempt_limit = remaining.clamp(Duration::from_millis(200), Duration::from_secs(5));
+            match Self::try_connect(url, settings, attempt_limit).await {
                 Ok(db) => {
                     tracing::info!(database = %url, "connected to the metadata database");
                     return Ok(db);
                 }
-                Err(e) if is_permanent(&e) => {
+                Err(e) if is_permanent(url.kind(), &e) => {
                     return Err(StoreError::Rejected {
                         url: url.redacted().to_string(),
                         cause: e.to_string(),
@@ -92,7 +98,19 @@ impl Db {
         }
     }
 
-    async fn try_connect(url: &DatabaseUrl, settings: &DatabaseSettings) -> Result<Self, sqlx::Error> {
+    /// One connection attempt, then a lazily filled pool: sqlx's own pool start-up would retry
+    /// silently until its acquire timeout, and we want a log line per attempt.
+    async fn try_connect(
+        url: &DatabaseUrl,
+        settings: &DatabaseSettings,
+        attempt_limit: Duration,
+    ) -> Result<Self, sqlx::Error> {
+        let timed_out = || {
+            sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no answer within {attempt_limit:?}"),
+            ))
+        };
         let conn = match url.kind() {
             DatabaseKind::Sqlite => {
                 let options = SqliteConnectOptions::from_str(url.expose())?
@@ -109,25 +127,31 @@ impl Db {
                         std::fs::create_dir_all(parent)?;
                     }
                 }
+                let probe = tokio::time::timeout(attempt_limit, options.connect())
+                    .await
+                    .map_err(|_| timed_out())??;
+                probe.close().await?;
                 let pool = SqlitePoolOptions::new()
                     .max_connections(settings.max_connections)
                     .min_connections(0)
                     .acquire_timeout(Duration::from_secs(10))
-                    .connect_with(options)
-                    .await?;
+                    .connect_lazy_with(options);
                 SqlxSqliteConnector::from_sqlx_sqlite_pool(pool)
             }
             DatabaseKind::Postgres => {
                 let options = PgConnectOptions::from_str(url.expose())?
                     .application_name("updraft")
                     .log_statements(log::LevelFilter::Trace);
+                let probe = tokio::time::timeout(attempt_limit, options.connect())
+                    .await
+                    .map_err(|_| timed_out())??;
+                probe.close().await?;
                 let pool = PgPoolOptions::new()
                     // Migrations hold an advisory lock on one connection while using another.
                     .max_connections(settings.max_connections.max(2))
                     .min_connections(0)
-                    .acquire_timeout(Duration::from_secs(5))
-                    .connect_with(options)
-                    .await?;
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_lazy_with(options);
                 SqlxPostgresConnector::from_sqlx_postgres_pool(pool)
             }
         };
@@ -227,8 +251,11 @@ fn round(d: Duration) -> Duration {
     Duration::from_millis(d.as_millis() as u64 / 100 * 100)
 }
 
-/// Errors that retrying cannot fix.
-fn is_permanent(e: &sqlx::Error) -> bool {
+/// Errors that retrying cannot fix. A SQLite file either opens or it does not.
+fn is_permanent(kind: DatabaseKind, e: &sqlx::Error) -> bool {
+    if kind == DatabaseKind::Sqlite {
+        return true;
+    }
     match e {
         sqlx::Error::Configuration(_) => true,
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
