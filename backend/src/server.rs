@@ -54,6 +54,12 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(web::JsonConfig::default().limit(8 * 1024 * 1024))
                 .wrap(middleware::Compress::default())
+                .wrap(
+                    middleware::DefaultHeaders::new()
+                        .add(("X-Content-Type-Options", "nosniff"))
+                        .add(("X-Frame-Options", "DENY"))
+                        .add(("Referrer-Policy", "same-origin")),
+                )
                 .wrap(middleware::from_fn(log_request))
                 .configure(crate::api::configure)
                 .configure(crate::ui::configure)

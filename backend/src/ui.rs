@@ -99,3 +99,16 @@ or start everything with <code>scripts/run.sh</code>.</p>
         version = crate::VERSION
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_without_ui_says_how_to_build_it() {
+        let page = not_built_page();
+        assert!(page.contains(crate::VERSION));
+        assert!(page.contains("scripts/build-ui.sh"));
+        assert!(page.contains("/api/v2/monitor/health"));
+    }
+}

@@ -251,10 +251,17 @@ fn round(d: Duration) -> Duration {
     Duration::from_millis(d.as_millis() as u64 / 100 * 100)
 }
 
-/// Errors that retrying cannot fix. A SQLite file either opens or it does not.
+/// Errors that retrying cannot fix.
 fn is_permanent(kind: DatabaseKind, e: &sqlx::Error) -> bool {
     if kind == DatabaseKind::Sqlite {
-        return true;
+        // A SQLite file either opens or it does not, except while another process holds a
+        // lock on it (SQLITE_BUSY / SQLITE_LOCKED, e.g. switching a new file to WAL; the busy
+        // handler is not consulted for that).
+        let busy = matches!(e, sqlx::Error::Database(db) if db
+            .code()
+            .and_then(|c| c.parse::<i32>().ok())
+            .is_some_and(|c| matches!(c & 0xff, 5 | 6)));
+        return !busy;
     }
     match e {
         sqlx::Error::Configuration(_) => true,
