@@ -5,10 +5,15 @@ use std::time::Duration;
 
 use crate::helpers::*;
 
-/// Runs `updraft serve` with extra environment and returns (exit code, stderr).
+/// Runs `updraft serve` in a fresh home with extra environment; returns (exit code, stderr).
 fn serve_with(env: &[(&str, &str)]) -> (Option<i32>, String) {
     let home = tempfile::tempdir().unwrap();
-    let mut cmd = updraft_cmd(home.path());
+    serve_in(home.path(), env)
+}
+
+/// Runs `updraft serve` with `home` as UPDRAFT_HOME (a test may put an updraft.toml there).
+fn serve_in(home: &std::path::Path, env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let mut cmd = updraft_cmd(home);
     cmd.arg("serve").env("UPDRAFT__SERVER__PORT", "0");
     for (k, v) in env {
         cmd.env(k, v);
@@ -106,13 +111,10 @@ fn unreachable_database_is_retried_then_reported() {
 
 #[test]
 fn unwritable_home() {
-    let home = tempfile::tempdir().unwrap();
-    let mut cmd = updraft_cmd(home.path());
-    cmd.arg("serve").env("UPDRAFT_HOME", "/proc/updraft-home");
-    let out = run_with_timeout(cmd, Duration::from_secs(30));
-    assert_eq!(out.status.code(), Some(2));
+    let (code, err) = serve_with(&[("UPDRAFT_HOME", "/proc/updraft-home")]);
+    assert_eq!(code, Some(2));
     assert_one_line_error(
-        &stderr_of(&out),
+        &err,
         &[
             "UPDRAFT_HOME=/proc/updraft-home is not a writable directory",
             "point UPDRAFT_HOME at",
@@ -139,12 +141,10 @@ fn unknown_key_in_config_file_names_the_file() {
     let home = tempfile::tempdir().unwrap();
     let file = home.path().join("updraft.toml");
     std::fs::write(&file, "[core]\ndag_folder = \"/srv/dags\"\n").unwrap();
-    let mut cmd = updraft_cmd(home.path());
-    cmd.arg("serve");
-    let out = run_with_timeout(cmd, Duration::from_secs(30));
-    assert_eq!(out.status.code(), Some(2));
+    let (code, err) = serve_in(home.path(), &[]);
+    assert_eq!(code, Some(2));
     assert_one_line_error(
-        &stderr_of(&out),
+        &err,
         &[
             &format!("`core.dag_folder` in {}", file.display()),
             "did you mean `dags_folder`",
