@@ -4,3 +4,4 @@
 //! response shapes are defined once and the UI deserializes exactly what the server sends.
 
 pub mod api;
+pub mod dag;

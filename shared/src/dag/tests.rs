@@ -1,0 +1,3 @@
+//! Diagnostics of the DAG parser: one test per class of bad file.
+
+use super::*;
