@@ -37,11 +37,29 @@ pub struct Settings {
     pub scheduler: SchedulerSettings,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CoreSettings {
     /// Folder of DAG files; default `$UPDRAFT_HOME/dags`.
     pub dags_folder: Option<PathBuf>,
+    /// Full rescan of the DAG folder this often (changes are also seen at once by a watcher).
+    #[serde(with = "humantime_serde")]
+    pub dag_dir_list_interval: Duration,
+    /// Whether a newly seen DAG starts paused when its file does not say (Airflow's default: yes).
+    pub dags_are_paused_at_creation: bool,
+    /// DAG files larger than this are import errors.
+    pub dag_file_max_bytes: usize,
+}
+
+impl Default for CoreSettings {
+    fn default() -> Self {
+        Self {
+            dags_folder: None,
+            dag_dir_list_interval: Duration::from_secs(30),
+            dags_are_paused_at_creation: true,
+            dag_file_max_bytes: 1024 * 1024,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -472,6 +490,7 @@ fn is_duration_key(key: &str) -> bool {
     matches!(
         key,
         "server.shutdown_timeout"
+            | "core.dag_dir_list_interval"
             | "database.connect_retry_timeout"
             | "scheduler.health_check_threshold"
     )

@@ -6,6 +6,7 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod dag_processor;
 pub mod server;
 pub mod store;
 pub mod telemetry;

@@ -23,7 +23,6 @@ pub struct AppState {
 pub struct Application {
     server: actix_web::dev::Server,
     addr: SocketAddr,
-    db: Db,
 }
 
 impl Application {
@@ -70,7 +69,7 @@ impl Application {
         .disable_signals()
         .listen(listener)?
         .run();
-        Ok(Self { server, addr, db })
+        Ok(Self { server, addr })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -81,11 +80,9 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until the handle stops the server, then closes the database.
+    /// Serves until the handle stops the server (the caller closes the database).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let result = self.server.await;
-        self.db.close().await;
-        result
+        self.server.await
     }
 }
 

@@ -13,7 +13,11 @@ fn every_example_dag_is_valid() {
                 Err(diags) => panic!(
                     "{}:\n{}",
                     path.display(),
-                    diags.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n")
+                    diags
+                        .iter()
+                        .map(|d| d.to_string())
+                        .collect::<Vec<_>>()
+                        .join("\n")
                 ),
             }
             seen += 1;

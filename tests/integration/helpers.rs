@@ -124,6 +124,13 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     let app = Application::build(config.clone(), db.clone()).expect("bind the test server");
     let base_url = format!("http://{}", app.addr());
     tokio::spawn(app.run_until_stopped());
+    // The DAG processor as `serve` runs it; the test process's end stops it.
+    std::fs::create_dir_all(&config.dags_folder).expect("create the DAG folder");
+    tokio::spawn(updraft::dag_processor::run(
+        db.clone(),
+        config.clone(),
+        tokio_util::sync::CancellationToken::new(),
+    ));
     TestApp {
         base_url,
         client: reqwest::Client::builder()

@@ -9,6 +9,8 @@ mod api;
 mod browser;
 mod cli;
 mod config_errors;
+mod dag_folder;
+mod dags_cli;
 mod db;
 mod openapi;
 mod paas;

@@ -1,6 +1,7 @@
 //! The metadata database: connecting (with a bounded retry), migrating (one process at a
 //! time), and the queries other modules need.
 
+pub mod dags;
 pub mod job;
 
 use std::str::FromStr;

@@ -17,7 +17,7 @@ const MAX_MILLIS: u64 = 100 * 365 * 24 * 3600 * 1000;
 impl Duration {
     pub const fn from_secs(secs: u64) -> Self {
         Duration {
-            millis: secs * 1000,
+            millis: secs.saturating_mul(1000),
         }
     }
 
@@ -94,7 +94,9 @@ fn parse_iso(t: &str) -> Option<u64> {
     for c in t.chars() {
         match c.to_ascii_uppercase() {
             'T' if !in_time && num.is_empty() => in_time = true,
-            d if d.is_ascii_digit() || d == '.' || d == ',' => num.push(if d == ',' { '.' } else { d }),
+            d if d.is_ascii_digit() || d == '.' || d == ',' => {
+                num.push(if d == ',' { '.' } else { d })
+            }
             unit => {
                 let n: f64 = num.parse().ok()?;
                 num.clear();
@@ -199,7 +201,17 @@ mod tests {
 
     #[test]
     fn rejects_nonsense_with_a_reason() {
-        for text in ["", "5x", "m5", "PT", "P5M5", "1h30", "-5s", "P1H", "99999999999999999999d"] {
+        for text in [
+            "",
+            "5x",
+            "m5",
+            "PT",
+            "P5M5",
+            "1h30",
+            "-5s",
+            "P1H",
+            "99999999999999999999d",
+        ] {
             assert!(Duration::parse(text).is_err(), "{text}");
         }
     }

@@ -170,13 +170,19 @@ impl TriggerRule {
         ("all_success", TriggerRule::AllSuccess),
         ("all_failed", TriggerRule::AllFailed),
         ("all_done", TriggerRule::AllDone),
-        ("all_done_min_one_success", TriggerRule::AllDoneMinOneSuccess),
+        (
+            "all_done_min_one_success",
+            TriggerRule::AllDoneMinOneSuccess,
+        ),
         ("all_skipped", TriggerRule::AllSkipped),
         ("one_success", TriggerRule::OneSuccess),
         ("one_failed", TriggerRule::OneFailed),
         ("one_done", TriggerRule::OneDone),
         ("none_failed", TriggerRule::NoneFailed),
-        ("none_failed_min_one_success", TriggerRule::NoneFailedMinOneSuccess),
+        (
+            "none_failed_min_one_success",
+            TriggerRule::NoneFailedMinOneSuccess,
+        ),
         ("none_skipped", TriggerRule::NoneSkipped),
         ("always", TriggerRule::Always),
     ];

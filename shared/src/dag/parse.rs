@@ -81,7 +81,11 @@ pub fn parse_dag_with(bytes: &[u8], options: &ParseOptions) -> Result<Dag, Vec<D
         Err(e) => {
             let good = &bytes[..e.valid_up_to()];
             let line = good.iter().filter(|b| **b == b'\n').count() as u32 + 1;
-            let column = good.iter().rev().take_while(|b| **b != b'\n').count() as u32 + 1;
+            // Columns count characters (as the YAML layer's do), not bytes.
+            let line_start = good.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+            let column = std::str::from_utf8(&good[line_start..]).map_or(0, |s| s.chars().count())
+                as u32
+                + 1;
             return Err(vec![Diagnostic {
                 line,
                 column,
@@ -116,6 +120,16 @@ pub fn parse_dag_with(bytes: &[u8], options: &ParseOptions) -> Result<Dag, Vec<D
     }
     w.diags.sort_by_key(|d| (d.line, d.column));
     w.diags.dedup();
+    if w.dropped > 0 {
+        w.diags.push(Diagnostic {
+            line: w.first_dropped.line.max(1),
+            column: w.first_dropped.column.max(1),
+            message: format!(
+                "{} more problems are not shown; fix the ones above and check the file again",
+                w.dropped
+            ),
+        });
+    }
     Err(w.diags)
 }
 
@@ -181,7 +195,9 @@ pub const BASH_KEYS: &[&str] = &[
     "do_xcom_push",
 ];
 pub const PYTHON_KEYS: &[&str] = &["python_callable", "code", "op_kwargs", "do_xcom_push"];
-const PARAM_TYPES: &[&str] = &["string", "number", "integer", "boolean", "array", "object", "null"];
+const PARAM_TYPES: &[&str] = &[
+    "string", "number", "integer", "boolean", "array", "object", "null",
+];
 
 /// Whether `id` is a valid DAG or task id: `^[A-Za-z0-9_.-]{1,250}$`.
 pub fn is_valid_id(id: &str) -> bool {
@@ -210,17 +226,54 @@ fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -
 #[derive(Default)]
 struct Walker {
     diags: Vec<Diagnostic>,
+    /// Problems past `MAX_DIAGNOSTICS`: how many, and where the first was.
+    dropped: usize,
+    first_dropped: Pos,
     templates: Option<minijinja::Environment<'static>>,
 }
+
+/// A file with more problems than this gets only this many (and a count of the rest): nobody
+/// reads more, and a megabyte of generated mistakes must not cost minutes or gigabytes.
+const MAX_DIAGNOSTICS: usize = 100;
+/// Longer messages keep their start and their end (the fix).
+const MAX_MESSAGE_BYTES: usize = 1000;
+/// Messages that list a DAG's task ids name at most this many.
+const MAX_LISTED_IDS: usize = 20;
 
 type Entries<'n> = Vec<(&'n str, &'n Node, &'n Node)>;
 
 impl Walker {
+    fn full(&self) -> bool {
+        self.diags.len() >= MAX_DIAGNOSTICS
+    }
+
     fn err(&mut self, pos: Pos, message: impl Into<String>) {
+        if self.full() {
+            if self.dropped == 0 {
+                self.first_dropped = pos;
+            }
+            self.dropped += 1;
+            return;
+        }
+        let mut message = message.into();
+        // Messages quote what was written; a value of a megabyte is not worth quoting whole.
+        if message.len() > MAX_MESSAGE_BYTES {
+            let cut = |at: usize| {
+                (0..=at)
+                    .rev()
+                    .find(|i| message.is_char_boundary(*i))
+                    .unwrap_or(0)
+            };
+            let (head, tail) = (
+                cut(MAX_MESSAGE_BYTES / 2),
+                cut(message.len() - MAX_MESSAGE_BYTES / 2),
+            );
+            message = format!("{} … {}", &message[..head], &message[tail..]);
+        }
         self.diags.push(Diagnostic {
             line: pos.line.max(1),
             column: pos.column.max(1),
-            message: message.into(),
+            message,
         });
     }
 
@@ -229,7 +282,10 @@ impl Walker {
         let Value::Map(entries) = &node.value else {
             self.err(
                 node.pos,
-                format!("{what} must be a mapping of keys, found {}", node.kind()),
+                format!(
+                    "{what} must be a mapping of keys, found {}; write it as `key: value` lines",
+                    node.kind()
+                ),
             );
             return Vec::new();
         };
@@ -258,7 +314,14 @@ impl Walker {
         out
     }
 
-    fn require(&mut self, node: &Node, entries: &Entries<'_>, key: &str, what: &str, example: &str) {
+    fn require(
+        &mut self,
+        node: &Node,
+        entries: &Entries<'_>,
+        key: &str,
+        what: &str,
+        example: &str,
+    ) {
         if matches!(node.value, Value::Map(_)) && !entries.iter().any(|(k, _, _)| *k == key) {
             self.err(
                 node.pos,
@@ -270,10 +333,17 @@ impl Walker {
     fn wrong_type(&mut self, node: &Node, key: &str, expected: &str) {
         let hint = match (&node.value, expected) {
             (Value::Int(_) | Value::Float(_) | Value::Bool(_), "a string") => {
-                "; put it in quotes to make it a string"
+                "; put it in quotes to make it a string".into()
             }
-            (Value::Null, _) => "; give it a value or remove the key",
-            _ => "",
+            (Value::Null, _) => "; give it a value or remove the key".into(),
+            (_, "a whole number") => format!("; write it in digits, e.g. `{key}: 3`"),
+            (_, "a number") => format!("; write it in digits, e.g. `{key}: 1.5`"),
+            (_, "true or false") => format!("; write `{key}: true` or `{key}: false`"),
+            (_, "a list") => format!("; write a list, e.g. `{key}: [a, b]`"),
+            (Value::Seq(_) | Value::Map(_), "a string") => {
+                "; write a single value, in quotes if in doubt".into()
+            }
+            _ => String::new(),
         };
         self.err(
             node.pos,
@@ -302,24 +372,52 @@ impl Walker {
         if !text.contains("{{") && !text.contains("{%") && !text.contains("{#") {
             return;
         }
-        let env = self.templates.get_or_insert_with(minijinja::Environment::new);
-        if let Err(e) = env.template_from_str(text) {
-            let tline = e.line().unwrap_or(1) as u32;
-            let line = if node.block {
-                node.pos.line + tline
-            } else {
-                node.pos.line + tline - 1
-            };
-            let pos = Pos {
-                line,
-                column: if tline == 1 { node.pos.column } else { 1 },
-            };
-            let detail = e.detail().map(str::to_string).unwrap_or_else(|| e.to_string());
-            self.err(
-                pos,
-                format!("the template in `{key}` does not compile: {detail}; check the {{{{ }}}} and {{% %}} pairs"),
-            );
+        let env = self
+            .templates
+            .get_or_insert_with(minijinja::Environment::new);
+        let Err(e) = env.template_from_str(text) else {
+            return;
+        };
+        let mut tline = e.line().unwrap_or(1).max(1);
+        let mut detail = e
+            .detail()
+            .map(str::to_string)
+            .unwrap_or_else(|| e.to_string());
+        let mut fix = "check the {{ }} and {% %} pairs".to_string();
+        // At the end of the text minijinja only knows that a block is still open: point at the
+        // tag that opened it instead.
+        if detail == "unexpected end of input, expected end of block" {
+            if let Some((line, tag)) = unclosed_block(text) {
+                tline = line;
+                detail = format!("`{{% {tag} %}}` is never closed");
+                fix = format!("add `{{% end{tag} %}}` where its body ends");
+            }
         }
+        let (pos, at) = if node.block {
+            // `pos` is where the block's first non-blank line starts; a literal block keeps the
+            // file's lines from there (a folded one joins lines: this points at or above).
+            let blank = text.bytes().take_while(|b| *b == b'\n').count();
+            let line = node
+                .pos
+                .line
+                .saturating_add((tline - 1).saturating_sub(blank) as u32);
+            (
+                Pos {
+                    line,
+                    column: node.pos.column,
+                },
+                String::new(),
+            )
+        } else if tline > 1 {
+            // A quoted scalar's lines come from escapes and folding: name the template's line.
+            (node.pos, format!(" (on line {tline} of the template)"))
+        } else {
+            (node.pos, String::new())
+        };
+        self.err(
+            pos,
+            format!("the template in `{key}` does not compile{at}: {detail}; {fix}"),
+        );
     }
 
     fn boolean(&mut self, node: &Node, key: &str) -> Option<bool> {
@@ -328,7 +426,10 @@ impl Walker {
             Value::Str(s) if matches!(s.as_str(), "yes" | "no" | "on" | "off") => {
                 self.err(
                     node.pos,
-                    format!("`{key}` must be true or false, found the string `{s}` (YAML 1.2 reads yes/no/on/off as text)"),
+                    format!(
+                        "`{key}` must be true or false, found the string `{s}` (YAML 1.2 reads yes/no/on/off as text); write `{key}: {}`",
+                        matches!(s.as_str(), "yes" | "on")
+                    ),
                 );
                 None
             }
@@ -374,19 +475,24 @@ impl Walker {
 
     fn duration(&mut self, node: &Node, key: &str) -> Option<Duration> {
         match &node.value {
-            Value::Int(i) if *i >= 0 => Some(Duration::from_secs(*i as u64)),
-            Value::Str(s) => match Duration::parse(s) {
-                Ok(d) => Some(d),
-                Err(why) => {
-                    self.err(
-                        node.pos,
-                        format!("`{key}`: {why}; write it like 30s, 5m, 1h30m or PT5M"),
-                    );
-                    None
-                }
-            },
+            // Through `parse`, which refuses overflow and more than 100 years.
+            Value::Int(i) if *i >= 0 => self.duration_text(node, key, &i.to_string()),
+            Value::Str(s) => self.duration_text(node, key, s),
             _ => {
                 self.wrong_type(node, key, "a duration such as 30s, 5m or 1h30m");
+                None
+            }
+        }
+    }
+
+    fn duration_text(&mut self, node: &Node, key: &str, s: &str) -> Option<Duration> {
+        match Duration::parse(s) {
+            Ok(d) => Some(d),
+            Err(why) => {
+                self.err(
+                    node.pos,
+                    format!("`{key}`: {why}; write it like 30s, 5m, 1h30m or PT5M"),
+                );
                 None
             }
         }
@@ -431,8 +537,19 @@ impl Walker {
             return None;
         }
         self.require(root, &entries, "dag_id", "the DAG", "dag_id: my_pipeline");
-        self.require(root, &entries, "tasks", "the DAG", "tasks: [{id: hello, operator: bash, with: {bash_command: 'echo hi'}}]");
-        let get = |name: &str| entries.iter().find(|(k, _, _)| *k == name).map(|(_, _, v)| *v);
+        self.require(
+            root,
+            &entries,
+            "tasks",
+            "the DAG",
+            "tasks: [{id: hello, operator: bash, with: {bash_command: 'echo hi'}}]",
+        );
+        let get = |name: &str| {
+            entries
+                .iter()
+                .find(|(k, _, _)| *k == name)
+                .map(|(_, _, v)| *v)
+        };
 
         // The time zone first: naive dates are read in it.
         let tz = match get("timezone") {
@@ -547,7 +664,11 @@ impl Walker {
             Value::Null => return None,
             Value::Str(s) => s.trim().to_string(),
             _ => {
-                self.wrong_type(node, "schedule", "a cron expression, a preset such as @daily, or null");
+                self.wrong_type(
+                    node,
+                    "schedule",
+                    "a cron expression, a preset such as @daily, or null",
+                );
                 return None;
             }
         };
@@ -600,9 +721,14 @@ impl Walker {
             .ok()
             .and_then(|d| d.and_hms_opt(0, 0, 0))
             .or_else(|| {
-                ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]
-                    .iter()
-                    .find_map(|f| NaiveDateTime::parse_from_str(&text, f).ok())
+                [
+                    "%Y-%m-%dT%H:%M:%S%.f",
+                    "%Y-%m-%d %H:%M:%S%.f",
+                    "%Y-%m-%dT%H:%M",
+                    "%Y-%m-%d %H:%M",
+                ]
+                .iter()
+                .find_map(|f| NaiveDateTime::parse_from_str(&text, f).ok())
             });
         let Some(naive) = naive else {
             self.err(
@@ -631,7 +757,9 @@ impl Walker {
                 "owner" => args.owner = self.string(v, key),
                 "retries" => args.retries = self.uint(v, key, 0),
                 "retry_delay" => args.retry_delay = self.duration(v, key),
-                "retry_exponential_backoff" => args.retry_exponential_backoff = self.boolean(v, key),
+                "retry_exponential_backoff" => {
+                    args.retry_exponential_backoff = self.boolean(v, key)
+                }
                 "max_retry_delay" => args.max_retry_delay = self.duration(v, key),
                 "execution_timeout" => args.execution_timeout = self.duration(v, key),
                 "pool" => args.pool = self.string(v, key),
@@ -686,7 +814,11 @@ impl Walker {
     fn params(&mut self, node: &Node) -> IndexMap<String, Param> {
         let mut out = IndexMap::new();
         let Value::Map(entries) = &node.value else {
-            self.wrong_type(node, "params", "a mapping of parameter names to defaults or specs");
+            self.wrong_type(
+                node,
+                "params",
+                "a mapping of parameter names to defaults or specs",
+            );
             return out;
         };
         for (k, v) in entries {
@@ -695,8 +827,11 @@ impl Walker {
             // else is the default value itself.
             let is_spec = match &v.value {
                 Value::Map(es) => {
-                    es.iter().all(|(k, _)| k.as_str().is_some_and(|k| PARAM_KEYS.contains(&k)))
-                        && es.iter().any(|(k, _)| matches!(k.as_str(), Some("default" | "type")))
+                    es.iter()
+                        .all(|(k, _)| k.as_str().is_some_and(|k| PARAM_KEYS.contains(&k)))
+                        && es
+                            .iter()
+                            .any(|(k, _)| matches!(k.as_str(), Some("default" | "type")))
                 }
                 _ => false,
             };
@@ -746,7 +881,10 @@ impl Walker {
         }
         if let (Some(default), Some(allowed)) = (&p.default, &p.enum_) {
             if !allowed.contains(default) {
-                self.err(node.pos, format!("{what}: the default {default} is not one of its `enum` values"));
+                self.err(
+                    node.pos,
+                    format!("{what}: the default {default} is not one of its `enum` values"),
+                );
             }
         }
         p
@@ -824,16 +962,32 @@ impl Walker {
         let mut upstream: Vec<Vec<usize>> = vec![Vec::new(); tasks.len()];
         for (i, dep, pos) in &deps {
             if dep == &tasks[*i].id {
-                self.err(*pos, format!("task `{dep}` depends on itself; remove it from its own `depends_on`"));
+                self.err(
+                    *pos,
+                    format!("task `{dep}` depends on itself; remove it from its own `depends_on`"),
+                );
             } else if let Some(j) = index.get(dep.as_str()) {
                 upstream[*i].push(*j);
+            } else if self.full() {
+                // Only counted: the suggestion compares with every task id.
+                self.err(*pos, "");
             } else {
+                let listed = ids
+                    .iter()
+                    .take(MAX_LISTED_IDS)
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let more = if ids.len() > MAX_LISTED_IDS {
+                    format!(", … ({} more)", ids.len() - MAX_LISTED_IDS)
+                } else {
+                    String::new()
+                };
                 self.err(
                     *pos,
                     format!(
-                        "`depends_on` names `{dep}`, which is not a task of this DAG; {}tasks: {}",
+                        "`depends_on` names `{dep}`, which is not a task of this DAG; {}tasks: {listed}{more}",
                         did_you_mean(dep, ids.iter().copied()),
-                        ids.join(", ")
                     ),
                 );
             }
@@ -842,7 +996,10 @@ impl Walker {
             let names: Vec<&str> = cycle.iter().map(|i| ids[*i]).collect();
             self.err(
                 positions[cycle[0]],
-                format!("the tasks form a cycle: {}; remove one of these dependencies", names.join(" → ")),
+                format!(
+                    "the tasks form a cycle: {}; remove one of these dependencies",
+                    names.join(" → ")
+                ),
             );
         }
         tasks
@@ -852,7 +1009,13 @@ impl Walker {
         let mut known: Vec<&str> = TASK_OWN_KEYS.to_vec();
         known.extend_from_slice(TASK_ARG_KEYS);
         let Value::Map(raw) = &node.value else {
-            self.err(node.pos, format!("each task must be a mapping with `id` and `operator`, found {}", node.kind()));
+            self.err(
+                node.pos,
+                format!(
+                    "each task must be a mapping with `id` and `operator`, found {}",
+                    node.kind()
+                ),
+            );
             return None;
         };
         // Settings written next to `operator:` instead of under `with:` get their own hint.
@@ -867,7 +1030,12 @@ impl Walker {
         let entries = self.fields_quiet(node, &known, &operator_settings);
         self.require(node, &entries, "id", "a task", "id: extract");
         self.require(node, &entries, "operator", "a task", "operator: bash");
-        let get = |name: &str| entries.iter().find(|(k, _, _)| *k == name).map(|(_, _, v)| *v);
+        let get = |name: &str| {
+            entries
+                .iter()
+                .find(|(k, _, _)| *k == name)
+                .map(|(_, _, v)| *v)
+        };
         let id = get("id").and_then(|v| self.id(v, "id"))?;
         let with = get("with");
         let operator = match get("operator") {
@@ -880,7 +1048,9 @@ impl Walker {
             .copied()
             .collect();
         let args = self.task_args(&arg_entries);
-        let deps = get("depends_on").map(|v| self.strings(v, "depends_on")).unwrap_or_default();
+        let deps = get("depends_on")
+            .map(|v| self.strings(v, "depends_on"))
+            .unwrap_or_default();
         let doc_md = get("doc_md").and_then(|v| self.string(v, "doc_md"));
         let expand = get("expand")
             .map(|v| self.expand(v, &operator))
@@ -906,7 +1076,10 @@ impl Walker {
         let mut out = Vec::new();
         for (k, v) in entries {
             let Some(key) = k.as_str() else {
-                self.err(k.pos, format!("keys in a task must be strings, found {}", k.kind()));
+                self.err(
+                    k.pos,
+                    format!("keys in a task must be strings, found {}", k.kind()),
+                );
                 continue;
             };
             if known.contains(&key) {
@@ -931,9 +1104,13 @@ impl Walker {
         match name.as_str() {
             "empty" => {
                 if let Some(w) = with {
-                    let empty = matches!(&w.value, Value::Null) || matches!(&w.value, Value::Map(m) if m.is_empty());
+                    let empty = matches!(&w.value, Value::Null)
+                        || matches!(&w.value, Value::Map(m) if m.is_empty());
                     if !empty {
-                        self.err(w.pos, "the `empty` operator takes no settings; remove `with:`");
+                        self.err(
+                            w.pos,
+                            "the `empty` operator takes no settings; remove `with:`",
+                        );
                     }
                 }
                 Some(Operator::Empty)
@@ -944,7 +1121,13 @@ impl Walker {
                     return None;
                 };
                 let entries = self.fields(w, &what, BASH_KEYS);
-                self.require(w, &entries, "bash_command", &what, "bash_command: echo {{ ds }}");
+                self.require(
+                    w,
+                    &entries,
+                    "bash_command",
+                    &what,
+                    "bash_command: echo {{ ds }}",
+                );
                 let mut op = BashOperator {
                     bash_command: String::new(),
                     env: IndexMap::new(),
@@ -956,7 +1139,9 @@ impl Walker {
                 for (key, _, v) in &entries {
                     let v = *v;
                     match *key {
-                        "bash_command" => op.bash_command = self.template(v, key).unwrap_or_default(),
+                        "bash_command" => {
+                            op.bash_command = self.template(v, key).unwrap_or_default()
+                        }
                         "env" => {
                             if let Value::Map(es) = &v.value {
                                 for (k, val) in es {
@@ -974,7 +1159,10 @@ impl Walker {
                         "skip_on_exit_code" => {
                             op.skip_on_exit_code = match &v.value {
                                 Value::Null => Vec::new(),
-                                Value::Int(_) => self.int_in(v, key, 0, 255).map(|c| vec![c as i32]).unwrap_or_default(),
+                                Value::Int(_) => self
+                                    .int_in(v, key, 0, 255)
+                                    .map(|c| vec![c as i32])
+                                    .unwrap_or_default(),
                                 _ => self
                                     .list(v, key)
                                     .iter()
@@ -1021,8 +1209,10 @@ impl Walker {
                     }
                 }
                 let has = |k: &str| entries.iter().any(|(key, _, _)| *key == k);
-                if has("python_callable") == has("code") {
-                    self.err(w.pos, format!("{what} needs exactly one of `python_callable` (a script path) and `code` (inline Python)"));
+                match (has("python_callable"), has("code")) {
+                    (true, true) => self.err(w.pos, format!("{what} has both `python_callable` and `code`; keep exactly one of them")),
+                    (false, false) => self.err(w.pos, format!("{what} needs exactly one of `python_callable` (a script path) and `code` (inline Python); add e.g. `code: print(\"hi\")`")),
+                    _ => {}
                 }
                 Some(Operator::Python(op))
             }
@@ -1044,7 +1234,9 @@ impl Walker {
         match &node.value {
             Value::Str(s) => self.check_template(node, key, s),
             Value::Seq(items) => items.iter().for_each(|i| self.check_templates_in(i, key)),
-            Value::Map(entries) => entries.iter().for_each(|(_, v)| self.check_templates_in(v, key)),
+            Value::Map(entries) => entries
+                .iter()
+                .for_each(|(_, v)| self.check_templates_in(v, key)),
             _ => {}
         }
     }
@@ -1061,7 +1253,9 @@ impl Walker {
         for (key, _, v) in &entries {
             match &v.value {
                 Value::Seq(_) => {}
-                Value::Str(s) if s.contains("{{") => self.check_template(v, &format!("expand.{key}"), s),
+                Value::Str(s) if s.contains("{{") => {
+                    self.check_template(v, &format!("expand.{key}"), s)
+                }
                 _ => {
                     self.err(v.pos, format!("`expand.{key}` must be a list, or a template that renders to one such as `{{{{ params.items }}}}`, found {}", v.kind()));
                     continue;
@@ -1073,6 +1267,59 @@ impl Walker {
     }
 }
 
+/// The innermost block tag (`for`, `if`, …) still open at the end of a template: its line
+/// (1-based) and name. None when the text ends inside a tag, or the tags look balanced.
+fn unclosed_block(text: &str) -> Option<(usize, &str)> {
+    const BLOCKS: [&str; 9] = [
+        "for",
+        "if",
+        "macro",
+        "call",
+        "filter",
+        "with",
+        "block",
+        "autoescape",
+        "set",
+    ];
+    let mut open: Vec<(usize, &str)> = Vec::new();
+    let mut line = 1;
+    let mut rest = text;
+    loop {
+        let Some(start) = rest.find("{%").into_iter().chain(rest.find("{#")).min() else {
+            break;
+        };
+        let comment = rest[start..].starts_with("{#");
+        line += rest[..start].matches('\n').count();
+        rest = &rest[start + 2..];
+        let end = rest.find(if comment { "#}" } else { "%}" })?;
+        let tag = &rest[..end];
+        let tag_line = line;
+        line += tag.matches('\n').count();
+        rest = &rest[end + 2..];
+        if comment {
+            continue;
+        }
+        let tag = tag.trim_matches(|c: char| c == '-' || c == '+' || c.is_whitespace());
+        let name = tag
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .next()
+            .unwrap_or("");
+        if name == "raw" {
+            // Nothing inside `{% raw %}` is a tag.
+            let close = rest.find("endraw")?;
+            line += rest[..close].matches('\n').count();
+            rest = &rest[close..];
+        } else if let Some(closed) = name.strip_prefix("end") {
+            if open.last().is_some_and(|(_, n)| *n == closed) {
+                open.pop();
+            }
+        } else if BLOCKS.contains(&name) && !(name == "set" && tag.contains('=')) {
+            open.push((tag_line, name));
+        }
+    }
+    open.pop()
+}
+
 fn json(node: &Node) -> serde_json::Value {
     use serde_json::Value as J;
     match &node.value {
@@ -1082,7 +1329,12 @@ fn json(node: &Node) -> serde_json::Value {
         Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
         Value::Str(s) => J::String(s.clone()),
         Value::Seq(items) => J::Array(items.iter().map(json).collect()),
-        Value::Map(entries) => J::Object(entries.iter().map(|(k, v)| (k.key_text(), json(v))).collect()),
+        Value::Map(entries) => J::Object(
+            entries
+                .iter()
+                .map(|(k, v)| (k.key_text(), json(v)))
+                .collect(),
+        ),
     }
 }
 

@@ -4,6 +4,8 @@
 //! reported, never followed.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span, Tag};
 
@@ -38,7 +40,8 @@ pub enum Value {
 pub struct Node {
     pub value: Value,
     pub pos: Pos,
-    /// A literal (`|`) or folded (`>`) block scalar: its text starts on the next line.
+    /// A literal (`|`) or folded (`>`) block scalar: its text starts on the line after the
+    /// indicator, and `pos` is where its first non-blank line starts (the block's indentation).
     pub block: bool,
 }
 
@@ -86,6 +89,9 @@ pub struct YamlError {
 /// More nodes than this (counting alias expansions) is refused: a DAG file is small, and a
 /// "billion laughs" document must not eat the scheduler's memory.
 const MAX_NODES: usize = 1_000_000;
+/// Likewise for the text of scalars, counting alias expansions: a 30 KB string aliased a
+/// thousand times a thousand times must not be built either.
+const MAX_TEXT_BYTES: usize = 64 * 1024 * 1024;
 /// Nesting deeper than this is refused (the parser recurses on nothing, but consumers do).
 const MAX_DEPTH: usize = 64;
 
@@ -98,6 +104,9 @@ enum Frame {
     Map {
         entries: Vec<(Node, Node)>,
         pending_key: Option<Node>,
+        /// Hash of each key → indexes of the entries with that hash, so that finding a
+        /// duplicate key stays linear in the size of a large mapping.
+        keys: HashMap<u64, Vec<usize>>,
         pos: Pos,
         anchor: usize,
     },
@@ -111,6 +120,7 @@ pub fn parse(text: &str) -> Result<Option<Node>, Vec<YamlError>> {
     let mut root: Option<Node> = None;
     let mut documents = 0;
     let mut nodes = 0usize;
+    let mut text_bytes = 0usize;
     let mut errors = Vec::new();
 
     for item in Parser::new_from_str(text) {
@@ -123,7 +133,10 @@ pub fn parse(text: &str) -> Result<Option<Node>, Vec<YamlError>> {
                         line: m.line() as u32,
                         column: m.col() as u32 + 1,
                     },
-                    message: format!("YAML syntax error: {}", e.info()),
+                    message: format!(
+                        "YAML syntax error: {}; check the indentation, quotes and brackets here and on the line before",
+                        e.info()
+                    ),
                 });
                 return Err(errors);
             }
@@ -143,15 +156,19 @@ pub fn parse(text: &str) -> Result<Option<Node>, Vec<YamlError>> {
             }
             Event::Scalar(text, style, anchor, tag) => {
                 nodes += 1;
+                text_bytes += text.len();
                 let node = scalar(&text, style, tag.as_deref(), pos);
                 if anchor > 0 {
+                    text_bytes += text.len();
                     anchors.push((anchor, node.clone()));
                 }
                 Some(node)
             }
             Event::Alias(id) => match anchors.iter().rev().find(|(a, _)| *a == id) {
                 Some((_, node)) => {
-                    nodes += count(node);
+                    let (n, bytes) = size(node);
+                    nodes += n;
+                    text_bytes += bytes;
                     let mut node = node.clone();
                     node.pos = pos;
                     Some(node)
@@ -159,7 +176,7 @@ pub fn parse(text: &str) -> Result<Option<Node>, Vec<YamlError>> {
                 None => {
                     errors.push(YamlError {
                         pos,
-                        message: "an alias (`*name`) refers to an anchor that is not defined before it".into(),
+                        message: "an alias (`*name`) refers to an anchor that is not defined before it; define the anchor (`&name`) first or fix the name".into(),
                     });
                     return Err(errors);
                 }
@@ -176,6 +193,7 @@ pub fn parse(text: &str) -> Result<Option<Node>, Vec<YamlError>> {
                 stack.push(Frame::Map {
                     entries: Vec::new(),
                     pending_key: None,
+                    keys: HashMap::new(),
                     pos,
                     anchor,
                 });
@@ -208,23 +226,27 @@ pub fn parse(text: &str) -> Result<Option<Node>, Vec<YamlError>> {
                     None => continue,
                 };
                 if anchor > 0 {
+                    // The copy kept for aliases counts too (nested anchors copy their insides).
+                    let (n, bytes) = size(&node);
+                    nodes += n;
+                    text_bytes += bytes;
                     anchors.push((anchor, node.clone()));
                 }
                 Some(node)
             }
             Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => None,
         };
-        if nodes > MAX_NODES {
+        if nodes > MAX_NODES || text_bytes > MAX_TEXT_BYTES {
             errors.push(YamlError {
                 pos,
-                message: format!("the document expands to more than {MAX_NODES} nodes (aliases included); a DAG file should be far smaller"),
+                message: format!("the document expands to more than {MAX_NODES} nodes or {} MiB of text (aliases included); a DAG file should be far smaller, so use fewer aliases", MAX_TEXT_BYTES >> 20),
             });
             return Err(errors);
         }
         if stack.len() > MAX_DEPTH {
             errors.push(YamlError {
                 pos,
-                message: format!("nesting deeper than {MAX_DEPTH} levels"),
+                message: format!("nesting deeper than {MAX_DEPTH} levels; a DAG file needs far fewer, so flatten the structure"),
             });
             return Err(errors);
         }
@@ -235,11 +257,19 @@ pub fn parse(text: &str) -> Result<Option<Node>, Vec<YamlError>> {
             Some(Frame::Map {
                 entries,
                 pending_key,
+                keys,
                 ..
             }) => match pending_key.take() {
                 None => *pending_key = Some(node),
                 Some(key) => {
-                    if let Some((first, _)) = entries.iter().find(|(k, _)| k.value == key.value) {
+                    let mut hasher = DefaultHasher::new();
+                    hash_value(&key.value, &mut hasher);
+                    let same_hash = keys.entry(hasher.finish()).or_default();
+                    let first = same_hash
+                        .iter()
+                        .map(|i| &entries[*i].0)
+                        .find(|k| k.value == key.value);
+                    if let Some(first) = first {
                         errors.push(YamlError {
                             pos: key.pos,
                             message: format!(
@@ -249,6 +279,7 @@ pub fn parse(text: &str) -> Result<Option<Node>, Vec<YamlError>> {
                             ),
                         });
                     }
+                    same_hash.push(entries.len());
                     entries.push((key, node));
                 }
             },
@@ -261,17 +292,50 @@ pub fn parse(text: &str) -> Result<Option<Node>, Vec<YamlError>> {
     }
 }
 
-fn count(node: &Node) -> usize {
+/// Nodes and bytes of scalar text in a tree.
+fn size(node: &Node) -> (usize, usize) {
+    let add = |(n1, b1): (usize, usize), (n2, b2): (usize, usize)| (n1 + n2, b1 + b2);
     match &node.value {
-        Value::Seq(items) => 1 + items.iter().map(count).sum::<usize>(),
-        Value::Map(entries) => {
-            1 + entries
-                .iter()
-                .map(|(k, v)| count(k) + count(v))
-                .sum::<usize>()
-        }
-        _ => 1,
+        Value::Seq(items) => items.iter().map(size).fold((1, 0), add),
+        Value::Map(entries) => entries
+            .iter()
+            .map(|(k, v)| add(size(k), size(v)))
+            .fold((1, 0), add),
+        Value::Str(s) => (1, s.len()),
+        _ => (1, 0),
     }
+}
+
+/// A hash consistent with `Value`'s `==` (floats by their bits: a hash miss on `0.0` vs
+/// `-0.0` or NaN only skips a duplicate-key report).
+fn hash_value(value: &Value, h: &mut impl Hasher) {
+    std::mem::discriminant(value).hash(h);
+    match value {
+        Value::Null => {}
+        Value::Bool(b) => b.hash(h),
+        Value::Int(i) => i.hash(h),
+        Value::Float(f) => f.to_bits().hash(h),
+        Value::Str(s) => s.hash(h),
+        Value::Seq(items) => {
+            items.len().hash(h);
+            items.iter().for_each(|n| hash_node(n, h));
+        }
+        Value::Map(entries) => {
+            entries.len().hash(h);
+            for (k, v) in entries {
+                hash_node(k, h);
+                hash_node(v, h);
+            }
+        }
+    }
+}
+
+/// `Node`'s `==` compares the value, the position and `block`.
+fn hash_node(node: &Node, h: &mut impl Hasher) {
+    hash_value(&node.value, h);
+    node.pos.line.hash(h);
+    node.pos.column.hash(h);
+    node.block.hash(h);
 }
 
 fn scalar(text: &Cow<'_, str>, style: ScalarStyle, tag: Option<&Tag>, pos: Pos) -> Node {
@@ -290,7 +354,9 @@ fn plain(text: &str) -> Value {
         "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
         "true" | "True" | "TRUE" => return Value::Bool(true),
         "false" | "False" | "FALSE" => return Value::Bool(false),
-        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => return Value::Float(f64::INFINITY),
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => {
+            return Value::Float(f64::INFINITY)
+        }
         "-.inf" | "-.Inf" | "-.INF" => return Value::Float(f64::NEG_INFINITY),
         ".nan" | ".NaN" | ".NAN" => return Value::Float(f64::NAN),
         _ => {}
@@ -366,7 +432,9 @@ mod tests {
     fn duplicate_keys_and_syntax_errors_are_reported() {
         let err = parse("a: 1\nb: 2\na: 3\n").unwrap_err();
         assert_eq!(err[0].pos.line, 3);
-        assert!(err[0].message.contains("duplicate key `a` (first at line 1)"));
+        assert!(err[0]
+            .message
+            .contains("duplicate key `a` (first at line 1)"));
         let err = parse("a: [1, 2\nb: 3\n").unwrap_err();
         assert!(err[0].message.starts_with("YAML syntax error"), "{err:?}");
     }
@@ -380,7 +448,11 @@ mod tests {
         assert_eq!(entries[1].1.value, entries[0].1.value);
         let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
         for i in 0..8 {
-            let prev = if i == 0 { "a".to_string() } else { format!("l{}", i - 1) };
+            let prev = if i == 0 {
+                "a".to_string()
+            } else {
+                format!("l{}", i - 1)
+            };
             bomb.push_str(&format!("l{i}: &l{i} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"));
         }
         let err = parse(&bomb).unwrap_err();

@@ -6,7 +6,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod dags;
+
 use clap::{Args, Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
 
 use crate::config::{self, Config, ConfigError, Overrides};
 use crate::server::{self, Application};
@@ -43,6 +46,9 @@ enum Command {
     /// Manage the metadata database
     #[command(subcommand)]
     Db(DbCommand),
+    /// Validate, list and show DAG files
+    #[command(subcommand)]
+    Dags(dags::DagsCommand),
     /// Print the OpenAPI document of the REST API
     Openapi {
         /// Output format
@@ -91,7 +97,7 @@ struct HealthcheckArgs {
 
 /// How a command failed, which decides the exit code.
 #[derive(Debug, thiserror::Error)]
-enum Failure {
+pub(crate) enum Failure {
     #[error("{0}")]
     Config(#[from] ConfigError),
     #[error("{0}")]
@@ -163,6 +169,16 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let config = load_for_database(&overrides)?;
             runtime()?.block_on(db_command(config, cmd))
         }
+        Command::Dags(cmd) => {
+            // Validating and printing the schema need no configuration; list/show read the folder.
+            let config = match cmd {
+                dags::DagsCommand::Validate { .. } | dags::DagsCommand::Schema => {
+                    config::load(&overrides, &config::process_env()).ok()
+                }
+                _ => Some(config::load(&overrides, &config::process_env())?),
+            };
+            dags::run(cmd, config.as_ref())
+        }
         Command::Healthcheck(args) => {
             let base = match args.url {
                 Some(url) => url,
@@ -202,7 +218,7 @@ async fn serve(config: Config) -> Result<(), Failure> {
     );
     let db = Db::connect(&config.database_url, &config.settings.database).await?;
     db.migrate().await?;
-    let app = Application::build(config.clone(), db)?;
+    let app = Application::build(config.clone(), db.clone())?;
     tracing::info!(
         "listening on http://{} (web UI {})",
         app.addr(),
@@ -212,14 +228,24 @@ async fn serve(config: Config) -> Result<(), Failure> {
             "not built: run scripts/build-ui.sh"
         }
     );
+    let shutdown = CancellationToken::new();
+    let processor = tokio::spawn(crate::dag_processor::run(
+        db.clone(),
+        config.clone(),
+        shutdown.clone(),
+    ));
     let handle = app.handle();
+    let stopping = shutdown.clone();
     tokio::spawn(async move {
         server::shutdown_signal().await;
+        stopping.cancel();
         handle.stop(true).await;
     });
-    app.run_until_stopped()
-        .await
-        .map_err(|e| Failure::Failed(format!("the HTTP server failed: {e}")))?;
+    let served = app.run_until_stopped().await;
+    shutdown.cancel();
+    let _ = processor.await;
+    db.close().await;
+    served.map_err(|e| Failure::Failed(format!("the HTTP server failed: {e}")))?;
     tracing::info!("updraft stopped");
     Ok(())
 }

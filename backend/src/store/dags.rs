@@ -1,0 +1,387 @@
+//! DAGs, their versions and import errors in the metadata database, and the sync that brings
+//! them in line with what the DAG folder holds.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use sea_orm::entity::prelude::*;
+use sea_orm::{ActiveValue::Set, QueryOrder, TransactionTrait};
+use updraft_shared::dag::{Dag, Diagnostic};
+
+use super::{Db, StoreError};
+
+pub mod dag {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "dag")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub dag_id: String,
+        pub fileloc: String,
+        pub description: Option<String>,
+        pub owners: String,
+        /// JSON array of strings.
+        pub tags: String,
+        pub schedule: Option<String>,
+        pub timezone: String,
+        pub is_paused: bool,
+        pub is_stale: bool,
+        pub has_import_errors: bool,
+        pub max_active_runs: i32,
+        pub max_active_tasks: i32,
+        pub current_version_id: Option<i64>,
+        pub last_parsed_time: Option<DateTimeUtc>,
+        pub created_at: DateTimeUtc,
+        pub next_dagrun: Option<DateTimeUtc>,
+        pub next_dagrun_data_interval_start: Option<DateTimeUtc>,
+        pub next_dagrun_data_interval_end: Option<DateTimeUtc>,
+        pub next_dagrun_create_after: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod dag_version {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "dag_version")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub dag_id: String,
+        pub version_number: i32,
+        pub content_hash: String,
+        pub fileloc: String,
+        pub source: String,
+        /// The parsed model as JSON: what the scheduler runs.
+        pub dag_json: String,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod import_error {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "import_error")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub filename: String,
+        pub timestamp: DateTimeUtc,
+        pub stack_trace: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// What parsing one changed file gave.
+#[derive(Debug)]
+pub enum Parsed {
+    Dag(Box<Dag>),
+    Errors(Vec<Diagnostic>),
+}
+
+/// A DAG file whose content changed since the last sync (or was never synced).
+#[derive(Debug)]
+pub struct ParsedFile {
+    /// Path relative to the DAG folder, `/`-separated: the same on every machine.
+    pub fileloc: String,
+    pub content_hash: String,
+    pub source: String,
+    pub parsed: Parsed,
+}
+
+/// What a sync changed, for logs and tests.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    pub new_dags: Vec<String>,
+    pub new_versions: Vec<String>,
+    pub import_errors: Vec<String>,
+    pub fixed_files: Vec<String>,
+    pub stale_dags: Vec<String>,
+}
+
+impl SyncReport {
+    pub fn is_empty(&self) -> bool {
+        *self == SyncReport::default()
+    }
+}
+
+/// Brings the database in line with the folder: `changed` are the files parsed this round,
+/// `present` every DAG file that exists now (unchanged ones included).
+pub async fn sync(
+    db: &Db,
+    changed: &[ParsedFile],
+    present: &HashSet<String>,
+    paused_at_creation: bool,
+) -> Result<SyncReport, StoreError> {
+    let txn = db.conn().begin().await?;
+    let now = Utc::now();
+    let mut report = SyncReport::default();
+    let mut dags: HashMap<String, dag::Model> = dag::Entity::find()
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|d| (d.dag_id.clone(), d))
+        .collect();
+    let errors: HashSet<String> = import_error::Entity::find()
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|e| e.filename)
+        .collect();
+
+    for file in changed {
+        match &file.parsed {
+            Parsed::Dag(parsed) => {
+                let owner = dags.get(&parsed.dag_id).filter(|d| {
+                    d.fileloc != file.fileloc && !d.is_stale && present.contains(&d.fileloc)
+                });
+                if let Some(owner) = owner {
+                    let text = format!(
+                        "{}:1:1: dag_id `{}` is already defined in {}; give this DAG another dag_id or remove one of the files",
+                        file.fileloc, parsed.dag_id, owner.fileloc
+                    );
+                    record_import_error(&txn, &errors, &file.fileloc, now, text).await?;
+                    report.import_errors.push(file.fileloc.clone());
+                    continue;
+                }
+                // The file used to declare another dag_id: that DAG is gone from it.
+                for old in dags.values_mut().filter(|d| {
+                    d.fileloc == file.fileloc && d.dag_id != parsed.dag_id && !d.is_stale
+                }) {
+                    mark_stale(&txn, old).await?;
+                    report.stale_dags.push(old.dag_id.clone());
+                }
+                // The dag row first: versions refer to it.
+                let row = upsert_dag(
+                    &txn,
+                    &dags,
+                    file,
+                    parsed,
+                    now,
+                    paused_at_creation,
+                    &mut report,
+                )
+                .await?;
+                let version_id =
+                    insert_version_if_new(&txn, file, parsed, now, &mut report).await?;
+                let row = if row.current_version_id != Some(version_id) {
+                    let mut active: dag::ActiveModel = row.into();
+                    active.current_version_id = Set(Some(version_id));
+                    active.update(&txn).await?
+                } else {
+                    row
+                };
+                dags.insert(row.dag_id.clone(), row);
+                if errors.contains(&file.fileloc) {
+                    import_error::Entity::delete_many()
+                        .filter(import_error::Column::Filename.eq(&file.fileloc))
+                        .exec(&txn)
+                        .await?;
+                    report.fixed_files.push(file.fileloc.clone());
+                }
+            }
+            Parsed::Errors(diags) => {
+                let text = diags
+                    .iter()
+                    .map(|d| format!("{}:{d}", file.fileloc))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                record_import_error(&txn, &errors, &file.fileloc, now, text).await?;
+                report.import_errors.push(file.fileloc.clone());
+                // The DAG keeps running its last good version, flagged.
+                dag::Entity::update_many()
+                    .col_expr(dag::Column::HasImportErrors, Expr::value(true))
+                    .filter(dag::Column::Fileloc.eq(&file.fileloc))
+                    .filter(dag::Column::IsStale.eq(false))
+                    .exec(&txn)
+                    .await?;
+            }
+        }
+    }
+
+    // Files that are gone: their DAGs go stale (kept with their runs), their errors go away.
+    for d in dags
+        .values_mut()
+        .filter(|d| !d.is_stale && !present.contains(&d.fileloc))
+    {
+        mark_stale(&txn, d).await?;
+        report.stale_dags.push(d.dag_id.clone());
+    }
+    let gone: Vec<&String> = errors.iter().filter(|f| !present.contains(*f)).collect();
+    if !gone.is_empty() {
+        import_error::Entity::delete_many()
+            .filter(import_error::Column::Filename.is_in(gone.iter().map(|s| s.as_str())))
+            .exec(&txn)
+            .await?;
+    }
+    txn.commit().await?;
+    Ok(report)
+}
+
+async fn record_import_error(
+    txn: &sea_orm::DatabaseTransaction,
+    existing: &HashSet<String>,
+    fileloc: &str,
+    now: DateTime<Utc>,
+    text: String,
+) -> Result<(), StoreError> {
+    if existing.contains(fileloc) {
+        import_error::Entity::update_many()
+            .col_expr(import_error::Column::Timestamp, Expr::value(now))
+            .col_expr(import_error::Column::StackTrace, Expr::value(text))
+            .filter(import_error::Column::Filename.eq(fileloc))
+            .exec(txn)
+            .await?;
+    } else {
+        import_error::ActiveModel {
+            filename: Set(fileloc.to_string()),
+            timestamp: Set(now),
+            stack_trace: Set(text),
+            ..Default::default()
+        }
+        .insert(txn)
+        .await?;
+    }
+    Ok(())
+}
+
+async fn mark_stale(
+    txn: &sea_orm::DatabaseTransaction,
+    d: &mut dag::Model,
+) -> Result<(), StoreError> {
+    dag::Entity::update_many()
+        .col_expr(dag::Column::IsStale, Expr::value(true))
+        .filter(dag::Column::DagId.eq(&d.dag_id))
+        .exec(txn)
+        .await?;
+    d.is_stale = true;
+    Ok(())
+}
+
+/// The version row for this content (one per distinct content of a DAG); returns its id.
+async fn insert_version_if_new(
+    txn: &sea_orm::DatabaseTransaction,
+    file: &ParsedFile,
+    parsed: &Dag,
+    now: DateTime<Utc>,
+    report: &mut SyncReport,
+) -> Result<i64, StoreError> {
+    if let Some(existing) = dag_version::Entity::find()
+        .filter(dag_version::Column::DagId.eq(&parsed.dag_id))
+        .filter(dag_version::Column::ContentHash.eq(&file.content_hash))
+        .one(txn)
+        .await?
+    {
+        return Ok(existing.id);
+    }
+    let last = dag_version::Entity::find()
+        .filter(dag_version::Column::DagId.eq(&parsed.dag_id))
+        .order_by_desc(dag_version::Column::VersionNumber)
+        .one(txn)
+        .await?;
+    let dag_json = serde_json::to_string(parsed)
+        .map_err(|e| sea_orm::DbErr::Custom(format!("serializing DAG {}: {e}", parsed.dag_id)))?;
+    let row = dag_version::ActiveModel {
+        dag_id: Set(parsed.dag_id.clone()),
+        version_number: Set(last.map_or(1, |v| v.version_number + 1)),
+        content_hash: Set(file.content_hash.clone()),
+        fileloc: Set(file.fileloc.clone()),
+        source: Set(file.source.clone()),
+        dag_json: Set(dag_json),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(txn)
+    .await?;
+    report.new_versions.push(parsed.dag_id.clone());
+    Ok(row.id)
+}
+
+/// Inserts or updates the DAG's row from its file; `is_paused` is set only on creation.
+async fn upsert_dag(
+    txn: &sea_orm::DatabaseTransaction,
+    dags: &HashMap<String, dag::Model>,
+    file: &ParsedFile,
+    parsed: &Dag,
+    now: DateTime<Utc>,
+    paused_at_creation: bool,
+    report: &mut SyncReport,
+) -> Result<dag::Model, StoreError> {
+    let owners = parsed
+        .owner
+        .clone()
+        .or_else(|| parsed.default_args.owner.clone())
+        .unwrap_or_else(|| "updraft".into());
+    let tags = serde_json::to_string(&parsed.tags).unwrap_or_else(|_| "[]".into());
+    let existing = dags.get(&parsed.dag_id).cloned();
+    let mut active = match &existing {
+        Some(row) => {
+            let mut active: dag::ActiveModel = row.clone().into();
+            active.is_stale = Set(false);
+            active
+        }
+        None => dag::ActiveModel {
+            dag_id: Set(parsed.dag_id.clone()),
+            is_paused: Set(parsed.is_paused_upon_creation.unwrap_or(paused_at_creation)),
+            is_stale: Set(false),
+            created_at: Set(now),
+            ..Default::default()
+        },
+    };
+    active.fileloc = Set(file.fileloc.clone());
+    active.description = Set(parsed.description.clone());
+    active.owners = Set(owners);
+    active.tags = Set(tags);
+    active.schedule = Set(parsed.schedule.clone());
+    active.timezone = Set(parsed.timezone.clone());
+    active.has_import_errors = Set(false);
+    active.max_active_runs = Set(parsed.max_active_runs.min(i32::MAX as u32) as i32);
+    active.max_active_tasks = Set(parsed.max_active_tasks.min(i32::MAX as u32) as i32);
+    active.last_parsed_time = Set(Some(now));
+    if existing.is_some() {
+        Ok(active.update(txn).await?)
+    } else {
+        report.new_dags.push(parsed.dag_id.clone());
+        Ok(active.insert(txn).await?)
+    }
+}
+
+/// Every DAG with its current version number, for listings.
+pub async fn list(db: &Db, include_stale: bool) -> Result<Vec<dag::Model>, StoreError> {
+    let mut q = dag::Entity::find().order_by_asc(dag::Column::DagId);
+    if !include_stale {
+        q = q.filter(dag::Column::IsStale.eq(false));
+    }
+    Ok(q.all(db.conn()).await?)
+}
+
+pub async fn versions(db: &Db, dag_id: &str) -> Result<Vec<dag_version::Model>, StoreError> {
+    Ok(dag_version::Entity::find()
+        .filter(dag_version::Column::DagId.eq(dag_id))
+        .order_by_asc(dag_version::Column::VersionNumber)
+        .all(db.conn())
+        .await?)
+}
+
+pub async fn import_errors(db: &Db) -> Result<Vec<import_error::Model>, StoreError> {
+    Ok(import_error::Entity::find()
+        .order_by_asc(import_error::Column::Filename)
+        .all(db.conn())
+        .await?)
+}
