@@ -590,8 +590,9 @@ impl Walker {
                 "owner" => dag.owner = self.string(v, key),
                 "schedule" => dag.schedule = self.schedule(v),
                 "timezone" => {}
-                "start_date" => dag.start_date = tz.and_then(|tz| self.date(v, key, tz)),
-                "end_date" => dag.end_date = tz.and_then(|tz| self.date(v, key, tz)),
+                // With a bad `timezone` (reported), the dates are still checked, read in UTC.
+                "start_date" => dag.start_date = self.date(v, key, tz.unwrap_or(chrono_tz::UTC)),
+                "end_date" => dag.end_date = self.date(v, key, tz.unwrap_or(chrono_tz::UTC)),
                 "catchup" => dag.catchup = self.boolean(v, key).unwrap_or(false),
                 "max_active_runs" => dag.max_active_runs = self.uint(v, key, 1).unwrap_or(16),
                 "max_active_tasks" => dag.max_active_tasks = self.uint(v, key, 1).unwrap_or(16),
@@ -958,7 +959,11 @@ impl Walker {
         }
         // Dependencies: known, not self, no cycles.
         let ids: Vec<&str> = tasks.iter().map(|t| t.id.as_str()).collect();
-        let index: HashMap<&str, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+        // A duplicated id (reported above) means its first task.
+        let mut index: HashMap<&str, usize> = HashMap::new();
+        for (i, id) in ids.iter().enumerate() {
+            index.entry(id).or_insert(i);
+        }
         let mut upstream: Vec<Vec<usize>> = vec![Vec::new(); tasks.len()];
         for (i, dep, pos) in &deps {
             if dep == &tasks[*i].id {
@@ -1036,12 +1041,12 @@ impl Walker {
                 .find(|(k, _, _)| *k == name)
                 .map(|(_, _, v)| *v)
         };
-        let id = get("id").and_then(|v| self.id(v, "id"))?;
+        // Everything is checked even when the id or the operator is wrong; a task with a wrong
+        // operator (reported, so no DAG comes out) still counts as a task for `depends_on`.
+        let id = get("id").and_then(|v| self.id(v, "id"));
         let with = get("with");
-        let operator = match get("operator") {
-            Some(v) => self.operator(v, with, &id)?,
-            None => return None,
-        };
+        let operator = get("operator")
+            .and_then(|v| self.operator(v, with, id.as_deref().unwrap_or("?")));
         let arg_entries: Entries<'_> = entries
             .iter()
             .filter(|(k, _, _)| TASK_ARG_KEYS.contains(k))
@@ -1052,13 +1057,14 @@ impl Walker {
             .map(|v| self.strings(v, "depends_on"))
             .unwrap_or_default();
         let doc_md = get("doc_md").and_then(|v| self.string(v, "doc_md"));
-        let expand = get("expand")
-            .map(|v| self.expand(v, &operator))
-            .unwrap_or_default();
+        let expand = match (get("expand"), &operator) {
+            (Some(v), Some(operator)) => self.expand(v, operator),
+            _ => IndexMap::new(),
+        };
         Some((
             Task {
-                id,
-                operator,
+                id: id?,
+                operator: operator.unwrap_or(Operator::Empty),
                 depends_on: deps.iter().map(|(d, _)| d.clone()).collect(),
                 args,
                 doc_md,
