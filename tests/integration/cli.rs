@@ -1,19 +1,7 @@
 //! The `updraft` command line: help everywhere, version, db check/migrate, healthcheck.
 
-use std::time::Duration;
-
 use crate::db_test;
 use crate::helpers::*;
-
-fn run(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-    let home = tempfile::tempdir().unwrap();
-    let mut cmd = updraft_cmd(home.path());
-    cmd.args(args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    run_with_timeout(cmd, Duration::from_secs(60))
-}
 
 #[test]
 fn every_command_has_help() {
@@ -27,7 +15,7 @@ fn every_command_has_help() {
         vec!["healthcheck", "--help"],
         vec!["version", "--help"],
     ] {
-        let out = run(&args, &[]);
+        let out = run_updraft(&args, &[]);
         assert!(out.status.success(), "{args:?}: {}", stderr_of(&out));
         assert!(stdout_of(&out).contains("Usage: updraft"), "{args:?}");
     }
@@ -35,16 +23,16 @@ fn every_command_has_help() {
 
 #[test]
 fn version_prints_the_version() {
-    let out = run(&["version"], &[]);
+    let out = run_updraft(&["version"], &[]);
     assert!(out.status.success());
     assert!(stdout_of(&out).starts_with(&format!("updraft {}", env!("CARGO_PKG_VERSION"))));
-    let out = run(&["--version"], &[]);
+    let out = run_updraft(&["--version"], &[]);
     assert!(stdout_of(&out).contains(env!("CARGO_PKG_VERSION")));
 }
 
 #[test]
 fn unknown_command_is_a_usage_error() {
-    let out = run(&["srve"], &[]);
+    let out = run_updraft(&["srve"], &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr_of(&out).contains("similar subcommand exists: 'serve'"),
@@ -55,7 +43,7 @@ fn unknown_command_is_a_usage_error() {
 
 #[test]
 fn openapi_json_is_valid_json() {
-    let out = run(&["openapi", "--format", "json"], &[]);
+    let out = run_updraft(&["openapi", "--format", "json"], &[]);
     assert!(out.status.success());
     let spec: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(spec["paths"]["/api/v2/version"].is_object());
@@ -64,7 +52,7 @@ fn openapi_json_is_valid_json() {
 db_test!(db_check_fails_until_db_migrate_runs, |backend| async move {
     let db = TestDb::new(backend).await;
     let env = [("DATABASE_URL", db.url.as_str())];
-    let out = run(&["db", "check"], &env);
+    let out = run_updraft(&["db", "check"], &env);
     assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
     let err = stderr_of(&out);
     assert!(
@@ -73,15 +61,15 @@ db_test!(db_check_fails_until_db_migrate_runs, |backend| async move {
     );
     assert!(err.contains("run `updraft db migrate`"), "{err}");
 
-    let out = run(&["db", "migrate"], &env);
+    let out = run_updraft(&["db", "migrate"], &env);
     assert!(out.status.success(), "{}", stderr_of(&out));
     let applied = stdout_of(&out);
     assert!(applied.starts_with("applied "), "{applied}");
     assert!(applied.contains("m20261121_000001_create_job"), "{applied}");
 
-    let out = run(&["db", "check"], &env);
+    let out = run_updraft(&["db", "check"], &env);
     assert!(out.status.success(), "{}", stderr_of(&out));
-    let out = run(&["db", "migrate"], &env);
+    let out = run_updraft(&["db", "migrate"], &env);
     assert_eq!(
         stdout_of(&out).trim(),
         "the metadata database is up to date"
@@ -92,12 +80,12 @@ db_test!(
     healthcheck_exits_0_against_a_healthy_server,
     |backend| async move {
         let app = spawn_app(backend).await;
-        let out = run(&["healthcheck", "--url", &app.base_url], &[]);
+        let out = run_updraft(&["healthcheck", "--url", &app.base_url], &[]);
         assert!(out.status.success(), "{}", stderr_of(&out));
         assert_eq!(stdout_of(&out).trim(), "healthy");
         // Without --url it dials the configured port.
         let port = app.base_url.rsplit(':').next().unwrap();
-        let out = run(&["healthcheck"], &[("UPDRAFT__SERVER__PORT", port)]);
+        let out = run_updraft(&["healthcheck"], &[("UPDRAFT__SERVER__PORT", port)]);
         assert!(out.status.success(), "{}", stderr_of(&out));
     }
 );
@@ -105,7 +93,7 @@ db_test!(
 #[test]
 fn healthcheck_exits_1_when_nothing_answers() {
     let port = free_port().to_string();
-    let out = run(&["healthcheck", "--timeout", "2s"], &[("PORT", &port)]);
+    let out = run_updraft(&["healthcheck", "--timeout", "2s"], &[("PORT", &port)]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr_of(&out);
     assert!(

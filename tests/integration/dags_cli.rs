@@ -1,18 +1,6 @@
 //! `updraft dags validate|list|show|schema`, the committed schema, and the examples.
 
-use std::time::Duration;
-
 use crate::helpers::*;
-
-fn run(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-    let home = tempfile::tempdir().unwrap();
-    let mut cmd = updraft_cmd(home.path());
-    cmd.args(args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    run_with_timeout(cmd, Duration::from_secs(60))
-}
 
 fn examples() -> String {
     repo_root().join("examples/dags").display().to_string()
@@ -20,7 +8,7 @@ fn examples() -> String {
 
 #[test]
 fn committed_dag_schema_matches_the_binary() {
-    let out = run(&["dags", "schema"], &[]);
+    let out = run_updraft(&["dags", "schema"], &[]);
     assert!(out.status.success(), "{}", stderr_of(&out));
     let committed =
         std::fs::read_to_string(repo_root().join("docs/dag.schema.json")).unwrap_or_default();
@@ -55,7 +43,7 @@ fn examples_validate_and_point_editors_at_the_schema() {
     }
     let mut args = vec!["dags", "validate"];
     args.extend(files.iter().map(String::as_str));
-    let out = run(&args, &[]);
+    let out = run_updraft(&args, &[]);
     assert!(
         out.status.success(),
         "{}{}",
@@ -80,7 +68,7 @@ fn validate_prints_every_problem_with_its_position() {
         "dag_id: bad\nschedul: '@daily'\ntasks:\n  - id: a\n    operator: bsh\n  - id: b\n    operator: bash\n    depends_on: [a, b]\n    with: {bash_command: echo}\n",
     )
     .unwrap();
-    let out = run(&["dags", "validate", bad.to_str().unwrap()], &[]);
+    let out = run_updraft(&["dags", "validate", bad.to_str().unwrap()], &[]);
     assert_eq!(out.status.code(), Some(1));
     let stdout = stdout_of(&out);
     let file = bad.display().to_string();
@@ -104,7 +92,7 @@ fn validate_prints_every_problem_with_its_position() {
 fn list_and_show_read_the_dags_folder() {
     let env = [("UPDRAFT__CORE__DAGS_FOLDER", examples())];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let out = run(&["dags", "list"], &env);
+    let out = run_updraft(&["dags", "list"], &env);
     assert!(out.status.success(), "{}", stderr_of(&out));
     let list = stdout_of(&out);
     for id in ["tutorial", "example_etl", "example_branching"] {
@@ -114,19 +102,19 @@ fn list_and_show_read_the_dags_folder() {
         );
     }
 
-    let out = run(&["dags", "show", "tutorial"], &env);
+    let out = run_updraft(&["dags", "show", "tutorial"], &env);
     assert!(out.status.success(), "{}", stderr_of(&out));
     let show = stdout_of(&out);
     assert!(show.contains("schedule:    @daily (UTC)"), "{show}");
     assert!(show.contains("next run:    "), "{show}");
     assert!(show.contains("print_date → sleep"), "{show}");
 
-    let out = run(&["dags", "show", "example_branching", "--dot"], &env);
+    let out = run_updraft(&["dags", "show", "example_branching", "--dot"], &env);
     let dot = stdout_of(&out);
     assert!(dot.starts_with("digraph \"example_branching\" {"), "{dot}");
     assert!(dot.contains("\"weekday_path\" -> \"join\";"), "{dot}");
 
-    let out = run(&["dags", "show", "nope"], &env);
+    let out = run_updraft(&["dags", "show", "nope"], &env);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr_of(&out).contains("no DAG `nope`"));
 }

@@ -9,6 +9,7 @@ use updraft_shared::dag::{parse_dag_with, Dag, Operator, ParseOptions};
 
 use super::Failure;
 use crate::config::Config;
+use crate::scheduler::timetable::{Restriction, Timetable};
 
 #[derive(Debug, Subcommand)]
 pub enum DagsCommand {
@@ -141,24 +142,19 @@ fn read_folder(root: &Path, options: &ParseOptions) -> FolderContents {
     (dags, broken)
 }
 
-/// The next time the schedule fires after now (or after the start date, if later).
-pub fn next_tick(dag: &Dag) -> Option<String> {
-    let schedule = dag.schedule.as_deref()?;
+/// The first scheduled run, as the scheduler will create it when the DAG has no runs yet.
+fn next_run(dag: &Dag) -> Option<String> {
+    let timetable = Timetable::of(dag).ok()?;
+    let info = timetable.next_dagrun_info(None, Restriction::of(dag), Utc::now())?;
     let tz: chrono_tz::Tz = dag.timezone.parse().ok()?;
-    let cron = updraft_shared::dag::parse::PRESETS
-        .iter()
-        .find(|(p, _)| *p == schedule)
-        .map_or(Some(schedule), |(_, c)| *c)?;
-    let mut after = Utc::now();
-    if let Some(start) = dag.start_date {
-        after = after.max(start.0);
-    }
-    let next = croner::Cron::new(cron)
-        .parse()
-        .ok()?
-        .find_next_occurrence(&after.with_timezone(&tz), false)
-        .ok()?;
-    Some(next.to_rfc3339())
+    let local = |t: chrono::DateTime<Utc>| t.with_timezone(&tz).to_rfc3339();
+    Some(format!(
+        "logical date {} (data interval {} to {}), due at {}",
+        local(info.logical_date()),
+        local(info.data_interval.start),
+        local(info.data_interval.end),
+        local(info.run_after)
+    ))
 }
 
 fn describe(file: &str, dag: &Dag) -> String {
@@ -178,14 +174,16 @@ fn describe(file: &str, dag: &Dag) -> String {
         let _ = writeln!(out, "end_date:    {}", end.0.to_rfc3339());
     }
     let _ = writeln!(out, "catchup:     {}", dag.catchup);
-    match (dag.schedule.as_deref(), next_tick(dag)) {
-        (Some("@once"), _) => {
-            let _ = writeln!(out, "next run:    once, at the start date");
+    match next_run(dag) {
+        Some(next) => {
+            let _ = writeln!(out, "next run:    {next} (if no run exists yet)");
         }
-        (_, Some(next)) => {
-            let _ = writeln!(out, "next run:    {next} (next schedule tick)");
+        None if dag.schedule.is_none() => {
+            let _ = writeln!(out, "next run:    none: manual runs only");
         }
-        _ => {}
+        None => {
+            let _ = writeln!(out, "next run:    none: the schedule has ended");
+        }
     }
     let _ = writeln!(out, "tasks ({}):", dag.tasks.len());
     for task in &dag.tasks {
