@@ -43,7 +43,9 @@ fn median(mut xs: Vec<Duration>) -> Duration {
 
 async fn fresh_db(url: &str) -> Db {
     let url = DatabaseUrl::parse(url).expect("database URL");
-    let db = Db::connect(&url, &DatabaseSettings::default()).await.expect("connect");
+    let db = Db::connect(&url, &DatabaseSettings::default())
+        .await
+        .expect("connect");
     db.migrate().await.expect("migrate");
     db
 }
@@ -51,7 +53,11 @@ async fn fresh_db(url: &str) -> Db {
 async fn bench(name: &str, url: &str) {
     let dir = tempfile::tempdir().expect("temp dir");
     for i in 0..FILES {
-        std::fs::write(dir.path().join(format!("bench_{i:04}.yaml")), dag_file(i, 1)).expect("write");
+        std::fs::write(
+            dir.path().join(format!("bench_{i:04}.yaml")),
+            dag_file(i, 1),
+        )
+        .expect("write");
     }
     let db = fresh_db(url).await;
     let max = 1 << 20;
@@ -86,21 +92,33 @@ async fn bench(name: &str, url: &str) {
 
     let restarted = Arc::new(Mutex::new(DagFolder::new(dir.path().to_path_buf(), max)));
     let t = Instant::now();
-    let report = scan_and_sync(&restarted, &db, true).await.expect("restart sync");
+    let report = scan_and_sync(&restarted, &db, true)
+        .await
+        .expect("restart sync");
     let restart = t.elapsed();
     assert!(report.new_versions.is_empty());
 
     // Edit-to-live with the processor running (the watcher path), median of 5 edits.
     let home = tempfile::tempdir().expect("temp dir");
     let env: config::Env = [
-        ("UPDRAFT_HOME".to_string(), home.path().display().to_string()),
-        ("UPDRAFT__CORE__DAGS_FOLDER".to_string(), dir.path().display().to_string()),
+        (
+            "UPDRAFT_HOME".to_string(),
+            home.path().display().to_string(),
+        ),
+        (
+            "UPDRAFT__CORE__DAGS_FOLDER".to_string(),
+            dir.path().display().to_string(),
+        ),
     ]
     .into_iter()
     .collect();
     let config = Arc::new(config::load(&Overrides::default(), &env).expect("config"));
     let stop = tokio_util::sync::CancellationToken::new();
-    let processor = tokio::spawn(updraft::dag_processor::run(db.clone(), config, stop.clone()));
+    let processor = tokio::spawn(updraft::dag_processor::run(
+        db.clone(),
+        config,
+        stop.clone(),
+    ));
     tokio::time::sleep(Duration::from_millis(1500)).await; // its first (full) scan
     let mut lives = Vec::new();
     for revision in 2..7 {
@@ -143,7 +161,10 @@ fn main() {
     rt.block_on(async {
         println!("{FILES} DAG files x {TASKS} tasks");
         let dir = tempfile::tempdir().expect("temp dir");
-        let sqlite = format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display());
+        let sqlite = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("bench.db").display()
+        );
         bench("sqlite", &sqlite).await;
         if let Ok(pg) = std::env::var("UPDRAFT_BENCH_PG_URL") {
             bench("postgres", &pg).await;
