@@ -7,6 +7,8 @@ use sea_orm_migration::prelude::*;
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
+// Column names mirror Airflow's `dag` table, hence `DagId` inside `Dag`.
+#[allow(clippy::enum_variant_names)]
 #[derive(DeriveIden)]
 enum Dag {
     Table,
@@ -31,6 +33,7 @@ enum Dag {
     NextDagrunCreateAfter,
 }
 
+#[allow(clippy::enum_variant_names)]
 #[derive(DeriveIden, Clone, Copy)]
 enum DagVersion {
     Table,

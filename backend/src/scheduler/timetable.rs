@@ -56,7 +56,7 @@ pub enum Timetable {
     Manual,
     /// `@once`: one run, at the start date.
     Once,
-    Cron(CronTimetable),
+    Cron(Box<CronTimetable>),
 }
 
 #[derive(Debug, Clone)]
@@ -89,7 +89,7 @@ impl Timetable {
             .timezone
             .parse()
             .map_err(|_| format!("unknown time zone {}", dag.timezone))?;
-        CronTimetable::new(expr, tz).map(Timetable::Cron)
+        CronTimetable::new(expr, tz).map(|c| Timetable::Cron(Box::new(c)))
     }
 
     /// The run after `last` (the newest scheduled run's interval), or None when there is none
@@ -461,7 +461,7 @@ mod tests {
 
     #[test]
     fn manual_runs_cover_the_last_complete_interval() {
-        let t = Timetable::Cron(cron("0 0 * * *", "UTC"));
+        let t = Timetable::Cron(Box::new(cron("0 0 * * *", "UTC")));
         let i = t.infer_manual_data_interval(utc("2024-03-10T12:00:00Z"));
         assert_eq!(i.start, utc("2024-03-09T00:00:00Z"));
         assert_eq!(i.end, utc("2024-03-10T00:00:00Z"));

@@ -125,7 +125,7 @@ impl fmt::Display for Duration {
         if self.millis == 0 {
             return f.write_str("0s");
         }
-        if self.millis % 1000 != 0 {
+        if !self.millis.is_multiple_of(1000) {
             return write!(f, "{}ms", self.millis);
         }
         let mut secs = self.millis / 1000;

@@ -101,14 +101,12 @@ pub fn parse_dag_with(bytes: &[u8], options: &ParseOptions) -> Result<Dag, Vec<D
             ))
         }
         Err(errors) => {
-            return Err(errors
-                .into_iter()
-                .map(|e| Diagnostic {
-                    line: e.pos.line.max(1),
-                    column: e.pos.column.max(1),
-                    message: e.message,
-                })
-                .collect())
+            // Through a walker for its limits (a file of duplicate keys has many errors).
+            let mut w = Walker::default();
+            for e in errors {
+                w.err(e.pos, e.message);
+            }
+            return Err(w.finish());
         }
     };
     let mut w = Walker::default();
@@ -118,19 +116,7 @@ pub fn parse_dag_with(bytes: &[u8], options: &ParseOptions) -> Result<Dag, Vec<D
             return Ok(dag);
         }
     }
-    w.diags.sort_by_key(|d| (d.line, d.column));
-    w.diags.dedup();
-    if w.dropped > 0 {
-        w.diags.push(Diagnostic {
-            line: w.first_dropped.line.max(1),
-            column: w.first_dropped.column.max(1),
-            message: format!(
-                "{} more problems are not shown; fix the ones above and check the file again",
-                w.dropped
-            ),
-        });
-    }
-    Err(w.diags)
+    Err(w.finish())
 }
 
 /// Keys of each mapping in a DAG file (the JSON Schema's properties; a test compares them).
@@ -243,6 +229,23 @@ const MAX_LISTED_IDS: usize = 20;
 type Entries<'n> = Vec<(&'n str, &'n Node, &'n Node)>;
 
 impl Walker {
+    /// The diagnostics in line order, and how many more there were.
+    fn finish(mut self) -> Vec<Diagnostic> {
+        self.diags.sort_by_key(|d| (d.line, d.column));
+        self.diags.dedup();
+        if self.dropped > 0 {
+            self.diags.push(Diagnostic {
+                line: self.first_dropped.line.max(1),
+                column: self.first_dropped.column.max(1),
+                message: format!(
+                    "{} more problems are not shown; fix the ones above and check the file again",
+                    self.dropped
+                ),
+            });
+        }
+        self.diags
+    }
+
     fn full(&self) -> bool {
         self.diags.len() >= MAX_DIAGNOSTICS
     }
@@ -1045,8 +1048,8 @@ impl Walker {
         // operator (reported, so no DAG comes out) still counts as a task for `depends_on`.
         let id = get("id").and_then(|v| self.id(v, "id"));
         let with = get("with");
-        let operator = get("operator")
-            .and_then(|v| self.operator(v, with, id.as_deref().unwrap_or("?")));
+        let operator =
+            get("operator").and_then(|v| self.operator(v, with, id.as_deref().unwrap_or("?")));
         let arg_entries: Entries<'_> = entries
             .iter()
             .filter(|(k, _, _)| TASK_ARG_KEYS.contains(k))
@@ -1290,10 +1293,7 @@ fn unclosed_block(text: &str) -> Option<(usize, &str)> {
     let mut open: Vec<(usize, &str)> = Vec::new();
     let mut line = 1;
     let mut rest = text;
-    loop {
-        let Some(start) = rest.find("{%").into_iter().chain(rest.find("{#")).min() else {
-            break;
-        };
+    while let Some(start) = rest.find("{%").into_iter().chain(rest.find("{#")).min() {
         let comment = rest[start..].starts_with("{#");
         line += rest[..start].matches('\n').count();
         rest = &rest[start + 2..];

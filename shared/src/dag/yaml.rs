@@ -3,7 +3,6 @@
 //! string, unlike YAML 1.1). Anchors and aliases work; duplicate keys and alias bombs are
 //! reported, never followed.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
@@ -338,7 +337,7 @@ fn hash_node(node: &Node, h: &mut impl Hasher) {
     node.block.hash(h);
 }
 
-fn scalar(text: &Cow<'_, str>, style: ScalarStyle, tag: Option<&Tag>, pos: Pos) -> Node {
+fn scalar(text: &str, style: ScalarStyle, tag: Option<&Tag>, pos: Pos) -> Node {
     let block = matches!(style, ScalarStyle::Literal | ScalarStyle::Folded);
     let value = if style != ScalarStyle::Plain || tag.is_some_and(|t| t.suffix == "str") {
         Value::Str(text.to_string())
