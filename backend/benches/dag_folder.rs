@@ -68,7 +68,7 @@ async fn bench(name: &str, url: &str) {
             .map(|_| {
                 let folder = DagFolder::new(dir.path().to_path_buf(), max);
                 let t = Instant::now();
-                let scan = folder.scan();
+                let scan = folder.scan().expect("list the folder");
                 assert_eq!(scan.changed.len(), FILES);
                 t.elapsed()
             })

@@ -405,6 +405,52 @@ fn validate(settings: &Settings, sources: &Sources<'_>) -> Result<(), ConfigErro
             settings.server.host
         )));
     }
+    let day = Duration::from_secs(24 * 3600);
+    for (key, value, min) in [
+        (
+            "core.dag_dir_list_interval",
+            settings.core.dag_dir_list_interval,
+            Duration::from_secs(1),
+        ),
+        (
+            "database.connect_retry_timeout",
+            settings.database.connect_retry_timeout,
+            Duration::ZERO,
+        ),
+        (
+            "server.shutdown_timeout",
+            settings.server.shutdown_timeout,
+            Duration::ZERO,
+        ),
+        (
+            "scheduler.health_check_threshold",
+            settings.scheduler.health_check_threshold,
+            Duration::from_secs(1),
+        ),
+    ] {
+        if value < min || value > day {
+            return Err(ConfigError(format!(
+                "{} = {} is out of range: use a duration from {} to 24h",
+                sources.describe(key),
+                humantime::format_duration(value),
+                humantime::format_duration(min)
+            )));
+        }
+    }
+    if !(1024..=64 * 1024 * 1024).contains(&settings.core.dag_file_max_bytes) {
+        return Err(ConfigError(format!(
+            "{} = {} is out of range: use a size in bytes from 1024 to 67108864 (64 MiB)",
+            sources.describe("core.dag_file_max_bytes"),
+            settings.core.dag_file_max_bytes
+        )));
+    }
+    if settings.server.workers > 256 {
+        return Err(ConfigError(format!(
+            "{} = {} is too many: use 0 (one per core) or at most 256",
+            sources.describe("server.workers"),
+            settings.server.workers
+        )));
+    }
     if settings.database.max_connections == 0 {
         return Err(ConfigError(format!(
             "{} must be at least 1",
@@ -460,7 +506,10 @@ fn explain(error: figment::Error, sources: &Sources<'_>) -> ConfigError {
                     other => other.to_string(),
                 };
                 format!("is not a duration ({why}): write it like 30s, 5m or 1h 30m")
-            } else if SECRET_KEYS.contains(&key.as_str()) {
+            } else if SECRET_KEYS
+                .iter()
+                .any(|secret| key.is_empty() || secret.starts_with(key.as_str()))
+            {
                 "has the wrong type: expected a string".to_string()
             } else {
                 match kind {
@@ -525,6 +574,8 @@ pub struct DatabaseUrl {
     kind: DatabaseKind,
     secret: SecretString,
     redacted: String,
+    /// The default database: a file path, never parsed as a URL (a home may contain `%` or `?`).
+    sqlite_path: Option<PathBuf>,
 }
 
 impl DatabaseUrl {
@@ -544,12 +595,29 @@ impl DatabaseUrl {
         let redacted = match kind {
             DatabaseKind::Postgres => {
                 let mut url = url::Url::parse(raw).map_err(|e| format!("{e}"))?;
-                if url.host_str().is_none_or(str::is_empty) {
+                let socket = url.query_pairs().any(|(k, _)| k == "host");
+                if url.host_str().is_none_or(str::is_empty) && !socket {
                     return Err("it names no host".into());
                 }
                 PgConnectOptions::from_str(raw).map_err(|e| format!("{e}"))?;
                 if url.password().is_some() {
                     let _ = url.set_password(Some("***"));
+                }
+                // libpq also takes secrets as query parameters (`?password=…`, `sslpassword`).
+                let pairs: Vec<(String, String)> = url
+                    .query_pairs()
+                    .map(|(k, v)| {
+                        let secret = ["pass", "secret", "token", "key"]
+                            .iter()
+                            .any(|s| k.to_ascii_lowercase().contains(s));
+                        (
+                            k.into_owned(),
+                            if secret { "***".into() } else { v.into_owned() },
+                        )
+                    })
+                    .collect();
+                if !pairs.is_empty() {
+                    url.query_pairs_mut().clear().extend_pairs(pairs);
                 }
                 url.to_string()
             }
@@ -563,16 +631,29 @@ impl DatabaseUrl {
             kind,
             secret: SecretString::from(raw.to_string()),
             redacted,
+            sqlite_path: None,
         })
     }
 
     pub fn sqlite_file(path: &Path) -> Self {
-        let raw = format!("sqlite://{}?mode=rwc", path.display());
+        let shown = format!("sqlite://{}", path.display());
         Self {
             kind: DatabaseKind::Sqlite,
-            redacted: raw.clone(),
-            secret: SecretString::from(raw),
+            redacted: shown.clone(),
+            secret: SecretString::from(shown),
+            sqlite_path: Some(path.to_path_buf()),
         }
+    }
+
+    /// Connection options of a SQLite database (file created if missing).
+    pub fn sqlite_options(
+        &self,
+    ) -> Result<sea_orm::sqlx::sqlite::SqliteConnectOptions, sea_orm::sqlx::Error> {
+        let options = match &self.sqlite_path {
+            Some(path) => sea_orm::sqlx::sqlite::SqliteConnectOptions::new().filename(path),
+            None => sea_orm::sqlx::sqlite::SqliteConnectOptions::from_str(self.expose())?,
+        };
+        Ok(options.create_if_missing(true))
     }
 
     pub fn kind(&self) -> DatabaseKind {
@@ -735,6 +816,51 @@ mod tests {
         assert!(msg.contains("write it like 30s"), "{msg}");
         let msg = err(&[("UPDRAFT__LOGGING__FORMAT", "xml")]);
         assert!(msg.contains("expected one of: text, json"), "{msg}");
+    }
+
+    #[test]
+    fn query_string_passwords_are_redacted_and_sockets_accepted() {
+        let url =
+            DatabaseUrl::parse("postgres://app@db/x?password=hunter2&sslmode=require").unwrap();
+        let shown = format!("{url} {url:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(
+            shown.contains("password=***") && shown.contains("sslmode=require"),
+            "{shown}"
+        );
+        assert!(DatabaseUrl::parse("postgres:///db?host=/var/run/postgresql").is_ok());
+    }
+
+    #[test]
+    fn a_string_where_a_section_belongs_is_not_echoed() {
+        let msg = err(&[("UPDRAFT__DATABASE", "postgres://u:hunter2@h/db")]);
+        assert!(!msg.contains("hunter2"), "{msg}");
+    }
+
+    #[test]
+    fn out_of_range_values_are_config_errors_not_panics() {
+        for (key, value) in [
+            ("UPDRAFT__CORE__DAG_DIR_LIST_INTERVAL", "0s"),
+            (
+                "UPDRAFT__DATABASE__CONNECT_RETRY_TIMEOUT",
+                "18446744073709551615s",
+            ),
+            ("UPDRAFT__CORE__DAG_FILE_MAX_BYTES", "18446744073709551615"),
+            ("UPDRAFT__SERVER__WORKERS", "100000"),
+        ] {
+            let msg = err(&[(key, value)]);
+            assert!(msg.contains(key), "{key}: {msg}");
+        }
+    }
+
+    #[test]
+    fn a_home_with_percent_signs_stays_a_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("h%41b?x");
+        let e = env(&[("UPDRAFT_HOME", home.to_str().unwrap())]);
+        let config = load(&Overrides::default(), &e).unwrap();
+        let options = config.database_url.sqlite_options().unwrap();
+        assert_eq!(options.get_filename(), home.join("updraft.db"));
     }
 
     #[test]

@@ -67,10 +67,13 @@ impl DagFolder {
 
     /// Reads what changed. Nothing is remembered until [`DagFolder::commit`], so a failed sync
     /// is retried by the next scan.
-    pub fn scan(&self) -> Scan {
+    pub fn scan(&self) -> std::io::Result<Scan> {
         let mut scan = Scan::default();
-        let mut files = Vec::new();
-        list_dag_files(&self.root, &self.root, &mut files);
+        let files = if self.root.exists() {
+            list_dag_files(&self.root)?
+        } else {
+            Vec::new()
+        };
         let mut unchanged_errored = Vec::new();
         for (fileloc, path) in files {
             scan.present.insert(fileloc.clone());
@@ -81,6 +84,25 @@ impl DagFolder {
             if let Some(prev) = previous {
                 if prev.modified == modified && prev.size == size && modified.is_some() {
                     if prev.errored {
+                        // A permission fix changes neither size nor time: look at the bytes.
+                        let now = read_limited(&path, self.options.max_bytes)
+                            .map(|b| content_hash(&b))
+                            .unwrap_or_default();
+                        if now != prev.hash {
+                            let bytes = read_limited(&path, self.options.max_bytes);
+                            let file = self.parse(&fileloc, bytes, now.clone());
+                            scan.states.insert(
+                                fileloc,
+                                FileState {
+                                    modified,
+                                    size,
+                                    hash: now,
+                                    errored: matches!(file.parsed, Parsed::Errors(_)),
+                                },
+                            );
+                            scan.changed.push(file);
+                            continue;
+                        }
                         unchanged_errored.push((fileloc.clone(), path.clone()));
                     }
                     scan.states.insert(fileloc, prev.clone());
@@ -89,7 +111,7 @@ impl DagFolder {
             }
             let bytes = read_limited(&path, self.options.max_bytes);
             let hash = match &bytes {
-                Ok(b) => hex(&Sha256::digest(b)),
+                Ok(b) => content_hash(b),
                 Err(_) => String::new(),
             };
             if let Some(prev) =
@@ -126,14 +148,11 @@ impl DagFolder {
         if !scan.changed.is_empty() || !scan.removed.is_empty() {
             for (fileloc, path) in unchanged_errored {
                 let bytes = read_limited(&path, self.options.max_bytes);
-                let hash = bytes
-                    .as_ref()
-                    .map(|b| hex(&Sha256::digest(b)))
-                    .unwrap_or_default();
+                let hash = bytes.as_ref().map(|b| content_hash(b)).unwrap_or_default();
                 scan.changed.push(self.parse(&fileloc, bytes, hash));
             }
         }
-        scan
+        Ok(scan)
     }
 
     fn parse(&self, fileloc: &str, bytes: std::io::Result<Vec<u8>>, hash: String) -> ParsedFile {
@@ -172,6 +191,9 @@ impl DagFolder {
 
 /// Reads at most `limit + 1` bytes: enough for the parser to say the file is too big.
 fn read_limited(path: &Path, limit: usize) -> std::io::Result<Vec<u8>> {
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
     let mut bytes = Vec::new();
     std::fs::File::open(path)?
         .take(limit as u64 + 1)
@@ -179,41 +201,64 @@ fn read_limited(path: &Path, limit: usize) -> std::io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// The content hash of a DAG file: its bytes and the parser version that read them.
+fn content_hash(bytes: &[u8]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(updraft_shared::dag::parse::PARSER_VERSION.as_bytes());
+    hasher.update([0]);
+    hasher.update(bytes);
+    hex(&hasher.finalize())
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// `*.yaml` / `*.yml` files below `dir`, skipping hidden files and folders, as
+/// `*.yaml` / `*.yml` regular files below `root`, skipping hidden files and folders, as
 /// (`/`-separated path relative to `root`, full path), sorted so scans are deterministic.
-fn list_dag_files(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut entries: Vec<_> = entries.filter_map(Result::ok).collect();
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with('.') {
+/// Symlinked folders are followed once each (a link to `.` is no loop). A folder that cannot
+/// be listed fails the scan: treating it as empty would make its DAGs stale.
+fn list_dag_files(root: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
+    let mut visited = HashSet::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let meta = std::fs::metadata(&dir)?;
+        if !visited.insert((meta.dev(), meta.ino())) {
             continue;
         }
-        let path = entry.path();
-        let Ok(kind) = entry.file_type() else {
-            continue;
-        };
-        if kind.is_dir() || (kind.is_symlink() && path.is_dir()) {
-            list_dag_files(root, &path, out);
-        } else if name.ends_with(".yaml") || name.ends_with(".yml") {
-            let rel = path
-                .strip_prefix(root)
-                .unwrap_or(&path)
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy())
-                .collect::<Vec<_>>()
-                .join("/");
-            out.push((rel, path));
+        let mut entries = std::fs::read_dir(&dir)?.collect::<std::io::Result<Vec<_>>>()?;
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries.into_iter().rev() {
+            let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+                tracing::warn!(path = %entry.path().display(), "skipping a file whose name is not UTF-8");
+                continue;
+            };
+            if name.starts_with('.') {
+                continue;
+            }
+            let path = entry.path();
+            // Follows symlinks; a dangling link is skipped.
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
+            if meta.is_dir() {
+                pending.push(path);
+            } else if meta.is_file() && (name.ends_with(".yaml") || name.ends_with(".yml")) {
+                let rel = path
+                    .strip_prefix(root)
+                    .unwrap_or(&path)
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join("/");
+                out.push((rel, path));
+            }
         }
     }
+    out.sort();
+    Ok(out)
 }
 
 /// One scan and sync; returns what changed. Used by the processor loop, the CLI and benchmarks.
@@ -230,7 +275,12 @@ pub async fn scan_and_sync(
             .scan()
     })
     .await
-    .map_err(|e| StoreError::Migration(format!("the DAG folder scan stopped: {e}")))?;
+    .map_err(|e| StoreError::DagFolder(format!("the scan stopped: {e}")))?
+    .map_err(|e| {
+        StoreError::DagFolder(format!(
+            "cannot list it ({e}); nothing was changed in the database"
+        ))
+    })?;
     // The first sync of a process runs even when nothing changed on disk: files removed while
     // no processor ran must still make their DAGs stale.
     let first = !folder.lock().expect("not poisoned").synced_once;

@@ -103,3 +103,14 @@ fn healthcheck_exits_1_when_nothing_answers() {
         "{err}"
     );
 }
+
+#[test]
+fn healthcheck_with_a_malformed_url_is_a_usage_error() {
+    let out = run_updraft(&["healthcheck", "--url", "not a url"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr_of(&out).contains("is not an http(s) URL"),
+        "{}",
+        stderr_of(&out)
+    );
+}

@@ -238,3 +238,109 @@ async fn health_shows_the_dag_processor_heartbeat() {
     let body = app.get_json("/api/v2/monitor/health").await.1;
     assert!(body["dag_processor"]["latest_dag_processor_heartbeat"].is_string());
 }
+
+async fn processor_db(backend: Backend) -> (TestDb, updraft::store::Db) {
+    let test_db = TestDb::new(backend).await;
+    let url = updraft::config::DatabaseUrl::parse(&test_db.url).unwrap();
+    let db = updraft::store::Db::connect(&url, &Default::default())
+        .await
+        .unwrap();
+    db.migrate().await.unwrap();
+    (test_db, db)
+}
+
+db_test!(
+    two_files_swapping_dag_ids_in_one_save_is_no_conflict,
+    |backend| async move {
+        let (_t, db) = processor_db(backend).await;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.yaml"), dag_yaml("xx", &["t"], "")).unwrap();
+        std::fs::write(dir.path().join("b.yaml"), dag_yaml("yy", &["t"], "")).unwrap();
+        let folder = Arc::new(Mutex::new(DagFolder::new(
+            dir.path().to_path_buf(),
+            1 << 20,
+        )));
+        scan_and_sync(&folder, &db, true).await.unwrap();
+
+        std::fs::write(dir.path().join("a.yaml"), dag_yaml("yy", &["t", "u"], "")).unwrap();
+        std::fs::write(dir.path().join("b.yaml"), dag_yaml("xx", &["t", "u"], "")).unwrap();
+        let report = scan_and_sync(&folder, &db, true).await.unwrap();
+        assert!(report.import_errors.is_empty(), "{report:?}");
+        let all = dags::list(&db, true).await.unwrap();
+        let loc = |id: &str| {
+            all.iter()
+                .find(|d| d.dag_id == id)
+                .map(|d| (d.fileloc.clone(), d.is_stale))
+        };
+        assert_eq!(loc("xx"), Some(("b.yaml".to_string(), false)));
+        assert_eq!(loc("yy"), Some(("a.yaml".to_string(), false)));
+    }
+);
+
+db_test!(
+    a_dag_the_database_refuses_does_not_block_the_others,
+    |backend| async move {
+        let (_t, db) = processor_db(backend).await;
+        let dir = tempfile::tempdir().unwrap();
+        // PostgreSQL refuses NUL characters in text; SQLite stores them.
+        std::fs::write(
+            dir.path().join("nul.yaml"),
+            dag_yaml("nul", &["t"], "description: \"a\\0b\"\n"),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("fine.yaml"), dag_yaml("fine", &["t"], "")).unwrap();
+        let folder = Arc::new(Mutex::new(DagFolder::new(
+            dir.path().to_path_buf(),
+            1 << 20,
+        )));
+        let report = scan_and_sync(&folder, &db, true).await.unwrap();
+        assert!(report.new_dags.contains(&"fine".to_string()), "{report:?}");
+        if backend == Backend::Postgres {
+            assert_eq!(report.import_errors, ["nul.yaml"]);
+            let errors = dags::import_errors(&db).await.unwrap();
+            assert!(
+                errors[0]
+                    .stack_trace
+                    .contains("the metadata database refused this DAG"),
+                "{errors:?}"
+            );
+        }
+        // Later scans keep working.
+        std::fs::write(
+            dir.path().join("fine.yaml"),
+            dag_yaml("fine", &["t", "u"], ""),
+        )
+        .unwrap();
+        let report = scan_and_sync(&folder, &db, true).await.unwrap();
+        assert_eq!(report.new_versions, ["fine"]);
+    }
+);
+
+#[tokio::test]
+async fn symlink_loops_and_fifos_do_not_hang_the_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.yaml"), dag_yaml("a", &["t"], "")).unwrap();
+    std::os::unix::fs::symlink(".", dir.path().join("loop")).unwrap();
+    let fifo = dir.path().join("pipe.yaml");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let folder = DagFolder::new(dir.path().to_path_buf(), 1 << 20);
+    let scan = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::task::spawn_blocking(move || folder.scan()),
+    )
+    .await
+    .expect("the scan finishes")
+    .unwrap()
+    .unwrap();
+    let files: Vec<&str> = scan.changed.iter().map(|f| f.fileloc.as_str()).collect();
+    assert_eq!(
+        files.iter().filter(|f| f.ends_with("a.yaml")).count(),
+        1,
+        "{files:?}"
+    );
+    assert!(!files.iter().any(|f| f.contains("pipe")), "{files:?}");
+}

@@ -77,7 +77,7 @@ pub fn run(cmd: DagsCommand, config: Option<&Config>) -> Result<(), Failure> {
         }
         DagsCommand::List => {
             let config = config.expect("dags list loads the configuration");
-            let (dags, broken) = read_folder(&config.dags_folder, &options);
+            let (dags, broken) = read_folder(&config.dags_folder, &options)?;
             println!(
                 "{:<32} {:<36} {:<16} {:>5}",
                 "dag_id", "file", "schedule", "tasks"
@@ -105,7 +105,7 @@ pub fn run(cmd: DagsCommand, config: Option<&Config>) -> Result<(), Failure> {
         }
         DagsCommand::Show { dag_id, dot } => {
             let config = config.expect("dags show loads the configuration");
-            let (dags, _) = read_folder(&config.dags_folder, &options);
+            let (dags, _) = read_folder(&config.dags_folder, &options)?;
             let Some((file, dag)) = dags.into_iter().find(|(_, d)| d.dag_id == dag_id) else {
                 return Err(Failure::Failed(format!(
                     "no DAG `{dag_id}` in {}; `updraft dags list` shows the DAGs there",
@@ -124,9 +124,14 @@ pub fn run(cmd: DagsCommand, config: Option<&Config>) -> Result<(), Failure> {
 
 type FolderContents = (Vec<(String, Dag)>, Vec<(String, String)>);
 
-fn read_folder(root: &Path, options: &ParseOptions) -> FolderContents {
+fn read_folder(root: &Path, options: &ParseOptions) -> Result<FolderContents, Failure> {
     let folder = crate::dag_processor::DagFolder::new(root.to_path_buf(), options.max_bytes);
-    let scan = folder.scan();
+    let scan = folder.scan().map_err(|e| {
+        Failure::Failed(format!(
+            "cannot list the DAG folder {}: {e}",
+            root.display()
+        ))
+    })?;
     let mut dags = Vec::new();
     let mut broken = Vec::new();
     for file in scan.changed {
@@ -139,7 +144,7 @@ fn read_folder(root: &Path, options: &ParseOptions) -> FolderContents {
         }
     }
     dags.sort_by(|a, b| a.1.dag_id.cmp(&b.1.dag_id));
-    (dags, broken)
+    Ok((dags, broken))
 }
 
 /// The first scheduled run, as the scheduler will create it when the DAG has no runs yet.

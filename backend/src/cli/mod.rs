@@ -243,7 +243,13 @@ async fn serve(config: Config) -> Result<(), Failure> {
     });
     let served = app.run_until_stopped().await;
     shutdown.cancel();
-    let _ = processor.await;
+    // A scan stuck on a hung file system must not keep the process from exiting.
+    if tokio::time::timeout(std::time::Duration::from_secs(10), processor)
+        .await
+        .is_err()
+    {
+        tracing::warn!("the DAG processor did not stop within 10 s; exiting anyway");
+    }
     db.close().await;
     served.map_err(|e| Failure::Failed(format!("the HTTP server failed: {e}")))?;
     tracing::info!("updraft stopped");
@@ -286,6 +292,16 @@ async fn db_command(config: Config, cmd: DbCommand) -> Result<(), Failure> {
 
 async fn healthcheck(base: &str, timeout: Duration) -> Result<(), Failure> {
     let url = format!("{}/api/v2/monitor/health", base.trim_end_matches('/'));
+    if !matches!(
+        reqwest::Url::parse(&url)
+            .map(|u| u.scheme().to_string())
+            .as_deref(),
+        Ok("http" | "https")
+    ) {
+        return Err(Failure::Config(ConfigError(format!(
+            "--url {base:?} is not an http(s) URL: write it like http://127.0.0.1:8080"
+        ))));
+    }
     let client = reqwest::Client::builder()
         .timeout(timeout)
         .build()

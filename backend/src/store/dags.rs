@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sea_orm::entity::prelude::*;
-use sea_orm::{ActiveValue::Set, QueryOrder, TransactionTrait};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, QueryOrder, TransactionTrait};
 use updraft_shared::dag::{Dag, Diagnostic};
 
 use super::{Db, StoreError};
@@ -119,6 +119,14 @@ impl SyncReport {
     pub fn is_empty(&self) -> bool {
         *self == SyncReport::default()
     }
+
+    fn extend(&mut self, other: SyncReport) {
+        self.new_dags.extend(other.new_dags);
+        self.new_versions.extend(other.new_versions);
+        self.import_errors.extend(other.import_errors);
+        self.fixed_files.extend(other.fixed_files);
+        self.stale_dags.extend(other.stale_dags);
+    }
 }
 
 /// Brings the database in line with the folder: `changed` are the files parsed this round,
@@ -130,6 +138,11 @@ pub async fn sync(
     paused_at_creation: bool,
 ) -> Result<SyncReport, StoreError> {
     let txn = db.conn().begin().await?;
+    if db.kind() == crate::config::DatabaseKind::Postgres {
+        // Processors of several `serve`/`scheduler` processes take turns (released at commit).
+        txn.execute_unprepared("SELECT pg_advisory_xact_lock(7570647261666702)")
+            .await?;
+    }
     let now = Utc::now();
     let mut report = SyncReport::default();
     let mut dags: HashMap<String, dag::Model> = dag::Entity::find()
@@ -145,72 +158,55 @@ pub async fn sync(
         .map(|e| e.filename)
         .collect();
 
+    // What each changed file declares now: a DAG in another file only blocks a dag_id if that
+    // file still declares it (two files swapping ids in one save is not a conflict).
+    let declared: HashMap<&str, &str> = changed
+        .iter()
+        .filter_map(|f| match &f.parsed {
+            Parsed::Dag(d) => Some((f.fileloc.as_str(), d.dag_id.as_str())),
+            Parsed::Errors(_) => None,
+        })
+        .collect();
+
     for file in changed {
-        match &file.parsed {
-            Parsed::Dag(parsed) => {
-                let owner = dags.get(&parsed.dag_id).filter(|d| {
-                    d.fileloc != file.fileloc && !d.is_stale && present.contains(&d.fileloc)
-                });
-                if let Some(owner) = owner {
-                    let text = format!(
-                        "{}:1:1: dag_id `{}` is already defined in {}; give this DAG another dag_id or remove one of the files",
-                        file.fileloc, parsed.dag_id, owner.fileloc
-                    );
-                    record_import_error(&txn, &errors, &file.fileloc, now, text).await?;
-                    report.import_errors.push(file.fileloc.clone());
-                    continue;
-                }
-                // The file used to declare another dag_id: that DAG is gone from it.
-                for old in dags.values_mut().filter(|d| {
-                    d.fileloc == file.fileloc && d.dag_id != parsed.dag_id && !d.is_stale
-                }) {
-                    mark_stale(&txn, old).await?;
-                    report.stale_dags.push(old.dag_id.clone());
-                }
-                // The dag row first: versions refer to it.
-                let row = upsert_dag(
-                    &txn,
-                    &dags,
-                    file,
-                    parsed,
-                    now,
-                    paused_at_creation,
-                    &mut report,
-                )
-                .await?;
-                let version_id =
-                    insert_version_if_new(&txn, file, parsed, now, &mut report).await?;
-                let row = if row.current_version_id != Some(version_id) {
-                    let mut active: dag::ActiveModel = row.into();
-                    active.current_version_id = Set(Some(version_id));
-                    active.update(&txn).await?
-                } else {
-                    row
-                };
-                dags.insert(row.dag_id.clone(), row);
-                if errors.contains(&file.fileloc) {
-                    import_error::Entity::delete_many()
-                        .filter(import_error::Column::Filename.eq(&file.fileloc))
-                        .exec(&txn)
-                        .await?;
-                    report.fixed_files.push(file.fileloc.clone());
-                }
+        // A savepoint per file: a row the database refuses (a value too long for a column, a
+        // NUL byte PostgreSQL will not store) becomes that file's import error instead of
+        // stopping every other file's update.
+        let savepoint = txn.begin().await?;
+        let mut local = SyncReport::default();
+        match sync_file(
+            &savepoint,
+            &mut dags,
+            &errors,
+            &declared,
+            file,
+            present,
+            now,
+            paused_at_creation,
+            &mut local,
+        )
+        .await
+        {
+            Ok(()) => {
+                savepoint.commit().await?;
+                report.extend(local);
             }
-            Parsed::Errors(diags) => {
-                let text = diags
-                    .iter()
-                    .map(|d| format!("{}:{d}", file.fileloc))
-                    .collect::<Vec<_>>()
-                    .join("\n");
+            Err(e) => {
+                savepoint.rollback().await?;
+                // The in-memory rows may hold what was rolled back: reload them.
+                dags = dag::Entity::find()
+                    .all(&txn)
+                    .await?
+                    .into_iter()
+                    .map(|d| (d.dag_id.clone(), d))
+                    .collect();
+                let text = format!(
+                    "{}:1:1: the metadata database refused this DAG ({e}); shorten long values and remove NUL characters",
+                    file.fileloc
+                );
                 record_import_error(&txn, &errors, &file.fileloc, now, text).await?;
+                flag_import_errors(&txn, &file.fileloc).await?;
                 report.import_errors.push(file.fileloc.clone());
-                // The DAG keeps running its last good version, flagged.
-                dag::Entity::update_many()
-                    .col_expr(dag::Column::HasImportErrors, Expr::value(true))
-                    .filter(dag::Column::Fileloc.eq(&file.fileloc))
-                    .filter(dag::Column::IsStale.eq(false))
-                    .exec(&txn)
-                    .await?;
             }
         }
     }
@@ -232,6 +228,94 @@ pub async fn sync(
     }
     txn.commit().await?;
     Ok(report)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn sync_file(
+    txn: &sea_orm::DatabaseTransaction,
+    dags: &mut HashMap<String, dag::Model>,
+    errors: &HashSet<String>,
+    declared: &HashMap<&str, &str>,
+    file: &ParsedFile,
+    present: &HashSet<String>,
+    now: DateTime<Utc>,
+    paused_at_creation: bool,
+    report: &mut SyncReport,
+) -> Result<(), StoreError> {
+    match &file.parsed {
+        Parsed::Dag(parsed) => {
+            let owner = dags.get(&parsed.dag_id).filter(|d| {
+                d.fileloc != file.fileloc
+                    && !d.is_stale
+                    && present.contains(&d.fileloc)
+                    && declared
+                        .get(d.fileloc.as_str())
+                        .is_none_or(|id| *id == parsed.dag_id)
+            });
+            if let Some(owner) = owner {
+                let text = format!(
+                    "{}:1:1: dag_id `{}` is already defined in {}; give this DAG another dag_id or remove one of the files",
+                    file.fileloc, parsed.dag_id, owner.fileloc
+                );
+                record_import_error(txn, errors, &file.fileloc, now, text).await?;
+                flag_import_errors(txn, &file.fileloc).await?;
+                report.import_errors.push(file.fileloc.clone());
+                return Ok(());
+            }
+            // The file used to declare another dag_id: that DAG is gone from it.
+            for old in dags
+                .values_mut()
+                .filter(|d| d.fileloc == file.fileloc && d.dag_id != parsed.dag_id && !d.is_stale)
+            {
+                mark_stale(txn, old).await?;
+                report.stale_dags.push(old.dag_id.clone());
+            }
+            // The dag row first: versions refer to it.
+            let row = upsert_dag(txn, dags, file, parsed, now, paused_at_creation, report).await?;
+            let version_id = insert_version_if_new(txn, file, parsed, now, report).await?;
+            let row = if row.current_version_id != Some(version_id) {
+                let mut active: dag::ActiveModel = row.into();
+                active.current_version_id = Set(Some(version_id));
+                active.update(txn).await?
+            } else {
+                row
+            };
+            dags.insert(row.dag_id.clone(), row);
+            if errors.contains(&file.fileloc) {
+                import_error::Entity::delete_many()
+                    .filter(import_error::Column::Filename.eq(&file.fileloc))
+                    .exec(txn)
+                    .await?;
+                report.fixed_files.push(file.fileloc.clone());
+            }
+        }
+        Parsed::Errors(diags) => {
+            let text = diags
+                .iter()
+                .map(|d| format!("{}:{d}", file.fileloc))
+                .collect::<Vec<_>>()
+                .join("\n");
+            record_import_error(txn, errors, &file.fileloc, now, text).await?;
+            report.import_errors.push(file.fileloc.clone());
+            // The DAG keeps running its last good version, flagged.
+            flag_import_errors(txn, &file.fileloc).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The DAGs a broken file declared keep their last good version, flagged.
+async fn flag_import_errors(
+    txn: &sea_orm::DatabaseTransaction,
+    fileloc: &str,
+) -> Result<(), StoreError> {
+    dag::Entity::update_many()
+        .col_expr(dag::Column::HasImportErrors, Expr::value(true))
+        .filter(dag::Column::Fileloc.eq(fileloc))
+        .filter(dag::Column::IsStale.eq(false))
+        .exec(txn)
+        .await?;
+    Ok(())
 }
 
 async fn record_import_error(

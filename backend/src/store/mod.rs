@@ -8,9 +8,7 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use sea_orm::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sea_orm::sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
-};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sea_orm::sqlx::{self, ConnectOptions as _, Connection as _};
 use sea_orm::{DatabaseConnection, SqlxPostgresConnector, SqlxSqliteConnector};
 use updraft_migrations::{Migrator, MigratorTrait};
@@ -33,6 +31,8 @@ pub enum StoreError {
     Rejected { url: String, cause: String },
     #[error("migrating the metadata database failed: {0}")]
     Migration(String),
+    #[error("DAG folder: {0}")]
+    DagFolder(String),
     #[error("metadata database error: {0}")]
     Db(#[from] sea_orm::DbErr),
     #[error("metadata database error: {0}")]
@@ -56,7 +56,9 @@ impl Db {
         settings: &DatabaseSettings,
     ) -> Result<Self, StoreError> {
         let started = Instant::now();
-        let deadline = started + settings.connect_retry_timeout;
+        let deadline = started
+            .checked_add(settings.connect_retry_timeout)
+            .unwrap_or(started + Duration::from_secs(24 * 3600));
         let mut attempt = 0u32;
         let mut backoff = Duration::from_millis(250);
         loop {
@@ -114,8 +116,8 @@ impl Db {
         };
         let conn = match url.kind() {
             DatabaseKind::Sqlite => {
-                let options = SqliteConnectOptions::from_str(url.expose())?
-                    .create_if_missing(true)
+                let options = url
+                    .sqlite_options()?
                     // WAL lets readers (the API) work while a writer commits; NORMAL sync is
                     // durable across process crashes in WAL mode.
                     .journal_mode(SqliteJournalMode::Wal)
@@ -218,15 +220,29 @@ impl Db {
     async fn migrate_unlocked(&self) -> Result<Vec<String>, sea_orm::DbErr> {
         let pending = Migrator::get_pending_migrations(&self.conn).await?;
         let names: Vec<String> = pending.iter().map(|m| m.name().to_string()).collect();
-        if !names.is_empty() {
-            Migrator::up(&self.conn, None).await?;
-            tracing::info!(applied = ?names, "metadata database migrated");
+        if names.is_empty() {
+            return Ok(names);
         }
+        match self.kind {
+            // sea-orm-migration runs each migration in a transaction on PostgreSQL only. SQLite's
+            // DDL is transactional too: one transaction for all, so a crash leaves either the
+            // old schema or the new one, never half of it.
+            DatabaseKind::Sqlite => {
+                use sea_orm::TransactionTrait;
+                let txn = self.conn.begin().await?;
+                Migrator::up(&txn, None).await?;
+                txn.commit().await?;
+            }
+            DatabaseKind::Postgres => Migrator::up(&self.conn, None).await?,
+        }
+        tracing::info!(applied = ?names, "metadata database migrated");
         Ok(names)
     }
 
     async fn sqlite_migration_lock(&self) -> Result<Option<FileLock>, StoreError> {
-        let options = SqliteConnectOptions::from_str(self.url.expose())
+        let options = self
+            .url
+            .sqlite_options()
             .map_err(|e| StoreError::Migration(e.to_string()))?;
         let file = options.get_filename();
         if file.as_os_str().is_empty() || file.to_string_lossy().contains(":memory:") {

@@ -15,6 +15,10 @@ use super::duration::Duration;
 use super::model::*;
 use super::yaml::{self, Node, Pos, Value};
 
+/// Bumped when the parser's output for the same file can change: DAG versions are keyed by a
+/// hash of this and the file's bytes, so an upgrade stores freshly parsed versions.
+pub const PARSER_VERSION: &str = "1";
+
 /// Default limit on a DAG file's size.
 pub const DEFAULT_MAX_BYTES: usize = 1024 * 1024;
 
