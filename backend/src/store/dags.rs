@@ -137,6 +137,25 @@ pub async fn sync(
     present: &HashSet<String>,
     paused_at_creation: bool,
 ) -> Result<SyncReport, StoreError> {
+    // Fast path: the whole batch in one transaction. If the database refuses a row, do it
+    // again with a savepoint per file, so only that file gets the import error.
+    match sync_batch(db, changed, present, paused_at_creation, false).await {
+        Ok(report) => Ok(report),
+        Err(StoreError::Db(e)) => {
+            tracing::debug!("DAG sync batch refused ({e}); retrying file by file");
+            sync_batch(db, changed, present, paused_at_creation, true).await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+async fn sync_batch(
+    db: &Db,
+    changed: &[ParsedFile],
+    present: &HashSet<String>,
+    paused_at_creation: bool,
+    isolate: bool,
+) -> Result<SyncReport, StoreError> {
     let txn = db.conn().begin().await?;
     if db.kind() == crate::config::DatabaseKind::Postgres {
         // Processors of several `serve`/`scheduler` processes take turns (released at commit).
@@ -168,7 +187,47 @@ pub async fn sync(
         })
         .collect();
 
+    // Content already stored as the DAG's current version (a restarted processor re-reads
+    // every file) needs no write at all.
+    let current_hashes: HashMap<i64, String> = dag_version::Entity::find()
+        .filter(dag_version::Column::Id.is_in(dags.values().filter_map(|d| d.current_version_id)))
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|v| (v.id, v.content_hash))
+        .collect();
+    let up_to_date = |file: &ParsedFile, dags: &HashMap<String, dag::Model>| match &file.parsed {
+        Parsed::Dag(parsed) => dags.get(&parsed.dag_id).is_some_and(|d| {
+            d.fileloc == file.fileloc
+                && !d.is_stale
+                && !d.has_import_errors
+                && !errors.contains(&file.fileloc)
+                && d.current_version_id
+                    .and_then(|id| current_hashes.get(&id))
+                    .is_some_and(|h| *h == file.content_hash)
+        }),
+        Parsed::Errors(_) => false,
+    };
+
     for file in changed {
+        if up_to_date(file, &dags) {
+            continue;
+        }
+        if !isolate {
+            sync_file(
+                &txn,
+                &mut dags,
+                &errors,
+                &declared,
+                file,
+                present,
+                now,
+                paused_at_creation,
+                &mut report,
+            )
+            .await?;
+            continue;
+        }
         // A savepoint per file: a row the database refuses (a value too long for a column, a
         // NUL byte PostgreSQL will not store) becomes that file's import error instead of
         // stopping every other file's update.
@@ -271,8 +330,9 @@ async fn sync_file(
                 report.stale_dags.push(old.dag_id.clone());
             }
             // The dag row first: versions refer to it.
+            let new_dag = !dags.contains_key(&parsed.dag_id);
             let row = upsert_dag(txn, dags, file, parsed, now, paused_at_creation, report).await?;
-            let version_id = insert_version_if_new(txn, file, parsed, now, report).await?;
+            let version_id = insert_version_if_new(txn, new_dag, file, parsed, now, report).await?;
             let row = if row.current_version_id != Some(version_id) {
                 let mut active: dag::ActiveModel = row.into();
                 active.current_version_id = Set(Some(version_id));
@@ -361,24 +421,30 @@ async fn mark_stale(
 /// The version row for this content (one per distinct content of a DAG); returns its id.
 async fn insert_version_if_new(
     txn: &sea_orm::DatabaseTransaction,
+    new_dag: bool,
     file: &ParsedFile,
     parsed: &Dag,
     now: DateTime<Utc>,
     report: &mut SyncReport,
 ) -> Result<i64, StoreError> {
-    if let Some(existing) = dag_version::Entity::find()
-        .filter(dag_version::Column::DagId.eq(&parsed.dag_id))
-        .filter(dag_version::Column::ContentHash.eq(&file.content_hash))
-        .one(txn)
-        .await?
-    {
-        return Ok(existing.id);
-    }
-    let last = dag_version::Entity::find()
-        .filter(dag_version::Column::DagId.eq(&parsed.dag_id))
-        .order_by_desc(dag_version::Column::VersionNumber)
-        .one(txn)
-        .await?;
+    let last = if new_dag {
+        // Versions go with their DAG row (foreign key): a new DAG has none.
+        None
+    } else {
+        if let Some(existing) = dag_version::Entity::find()
+            .filter(dag_version::Column::DagId.eq(&parsed.dag_id))
+            .filter(dag_version::Column::ContentHash.eq(&file.content_hash))
+            .one(txn)
+            .await?
+        {
+            return Ok(existing.id);
+        }
+        dag_version::Entity::find()
+            .filter(dag_version::Column::DagId.eq(&parsed.dag_id))
+            .order_by_desc(dag_version::Column::VersionNumber)
+            .one(txn)
+            .await?
+    };
     let dag_json = serde_json::to_string(parsed)
         .map_err(|e| sea_orm::DbErr::Custom(format!("serializing DAG {}: {e}", parsed.dag_id)))?;
     let row = dag_version::ActiveModel {
