@@ -11,6 +11,7 @@ pub mod scheduler;
 pub mod server;
 pub mod store;
 pub mod telemetry;
+pub mod templating;
 pub mod ui;
 
 /// The Updraft version (the workspace's).
