@@ -5,7 +5,9 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sea_orm::entity::prelude::*;
-use sea_orm::{ActiveValue::Set, ConnectionTrait, QueryOrder, TransactionTrait};
+use sea_orm::{
+    ActiveValue::Set, ConnectionTrait, IntoActiveModel, QueryOrder, QuerySelect, TransactionTrait,
+};
 use updraft_shared::dag::{Dag, Diagnostic};
 
 use super::{Db, StoreError};
@@ -189,12 +191,19 @@ async fn sync_batch(
 
     // Content already stored as the DAG's current version (a restarted processor re-reads
     // every file) needs no write at all.
+    let current_ids: Vec<i64> = declared
+        .values()
+        .filter_map(|id| dags.get(*id).and_then(|d| d.current_version_id))
+        .collect();
     let current_hashes: HashMap<i64, String> = dag_version::Entity::find()
-        .filter(dag_version::Column::Id.is_in(dags.values().filter_map(|d| d.current_version_id)))
+        .select_only()
+        .column(dag_version::Column::Id)
+        .column(dag_version::Column::ContentHash)
+        .filter(dag_version::Column::Id.is_in(current_ids))
+        .into_tuple::<(i64, String)>()
         .all(&txn)
         .await?
         .into_iter()
-        .map(|v| (v.id, v.content_hash))
         .collect();
     let up_to_date = |file: &ParsedFile, dags: &HashMap<String, dag::Model>| match &file.parsed {
         Parsed::Dag(parsed) => dags.get(&parsed.dag_id).is_some_and(|d| {
@@ -333,13 +342,15 @@ async fn sync_file(
             let new_dag = !dags.contains_key(&parsed.dag_id);
             let row = upsert_dag(txn, dags, file, parsed, now, paused_at_creation, report).await?;
             let version_id = insert_version_if_new(txn, new_dag, file, parsed, now, report).await?;
-            let row = if row.current_version_id != Some(version_id) {
-                let mut active: dag::ActiveModel = row.into();
-                active.current_version_id = Set(Some(version_id));
-                active.update(txn).await?
-            } else {
-                row
-            };
+            let mut row = row;
+            if row.current_version_id != Some(version_id) {
+                dag::Entity::update_many()
+                    .col_expr(dag::Column::CurrentVersionId, Expr::value(version_id))
+                    .filter(dag::Column::DagId.eq(&row.dag_id))
+                    .exec(txn)
+                    .await?;
+                row.current_version_id = Some(version_id);
+            }
             dags.insert(row.dag_id.clone(), row);
             if errors.contains(&file.fileloc) {
                 import_error::Entity::delete_many()
@@ -456,11 +467,14 @@ async fn insert_version_if_new(
         dag_json: Set(dag_json),
         created_at: Set(now),
         ..Default::default()
-    }
-    .insert(txn)
-    .await?;
+    };
+    // `exec` returns the new id without reading the row back (SQLite has no RETURNING here).
+    let id = dag_version::Entity::insert(row)
+        .exec(txn)
+        .await?
+        .last_insert_id;
     report.new_versions.push(parsed.dag_id.clone());
-    Ok(row.id)
+    Ok(id)
 }
 
 /// Inserts or updates the DAG's row from its file; `is_paused` is set only on creation.
@@ -480,36 +494,63 @@ async fn upsert_dag(
         .unwrap_or_else(|| "updraft".into());
     let tags = serde_json::to_string(&parsed.tags).unwrap_or_else(|_| "[]".into());
     let existing = dags.get(&parsed.dag_id).cloned();
-    let mut active = match &existing {
-        Some(row) => {
-            let mut active: dag::ActiveModel = row.clone().into();
-            active.is_stale = Set(false);
-            active
-        }
-        None => dag::ActiveModel {
-            dag_id: Set(parsed.dag_id.clone()),
-            is_paused: Set(parsed.is_paused_upon_creation.unwrap_or(paused_at_creation)),
-            is_stale: Set(false),
-            created_at: Set(now),
-            ..Default::default()
-        },
-    };
-    active.fileloc = Set(file.fileloc.clone());
-    active.description = Set(parsed.description.clone());
-    active.owners = Set(owners);
-    active.tags = Set(tags);
-    active.schedule = Set(parsed.schedule.clone());
-    active.timezone = Set(parsed.timezone.clone());
-    active.has_import_errors = Set(false);
-    active.max_active_runs = Set(parsed.max_active_runs.min(i32::MAX as u32) as i32);
-    active.max_active_tasks = Set(parsed.max_active_tasks.min(i32::MAX as u32) as i32);
-    active.last_parsed_time = Set(Some(now));
-    if existing.is_some() {
-        Ok(active.update(txn).await?)
-    } else {
+    let is_new = existing.is_none();
+    let mut row = existing.unwrap_or_else(|| dag::Model {
+        dag_id: parsed.dag_id.clone(),
+        fileloc: String::new(),
+        description: None,
+        owners: String::new(),
+        tags: String::new(),
+        schedule: None,
+        timezone: String::new(),
+        is_paused: parsed.is_paused_upon_creation.unwrap_or(paused_at_creation),
+        is_stale: false,
+        has_import_errors: false,
+        max_active_runs: 0,
+        max_active_tasks: 0,
+        current_version_id: None,
+        last_parsed_time: None,
+        created_at: now,
+        next_dagrun: None,
+        next_dagrun_data_interval_start: None,
+        next_dagrun_data_interval_end: None,
+        next_dagrun_create_after: None,
+    });
+    // `is_paused` is the user's to change: only set when the DAG is new.
+    row.fileloc = file.fileloc.clone();
+    row.description = parsed.description.clone();
+    row.owners = owners;
+    row.tags = tags;
+    row.schedule = parsed.schedule.clone();
+    row.timezone = parsed.timezone.clone();
+    row.is_stale = false;
+    row.has_import_errors = false;
+    row.max_active_runs = parsed.max_active_runs.min(i32::MAX as u32) as i32;
+    row.max_active_tasks = parsed.max_active_tasks.min(i32::MAX as u32) as i32;
+    row.last_parsed_time = Some(now);
+    // Written without reading the row back: sea-orm would re-select it on SQLite.
+    if is_new {
         report.new_dags.push(parsed.dag_id.clone());
-        Ok(active.insert(txn).await?)
+        dag::Entity::insert(row.clone().into_active_model().reset_all())
+            .exec_without_returning(txn)
+            .await?;
+    } else {
+        let mut active = row.clone().into_active_model().reset_all();
+        active.is_paused = sea_orm::ActiveValue::NotSet;
+        active.created_at = sea_orm::ActiveValue::NotSet;
+        active.current_version_id = sea_orm::ActiveValue::NotSet;
+        active.next_dagrun = sea_orm::ActiveValue::NotSet;
+        active.next_dagrun_data_interval_start = sea_orm::ActiveValue::NotSet;
+        active.next_dagrun_data_interval_end = sea_orm::ActiveValue::NotSet;
+        active.next_dagrun_create_after = sea_orm::ActiveValue::NotSet;
+        active.dag_id = sea_orm::ActiveValue::NotSet;
+        dag::Entity::update_many()
+            .set(active)
+            .filter(dag::Column::DagId.eq(&row.dag_id))
+            .exec(txn)
+            .await?;
     }
+    Ok(row)
 }
 
 /// Every DAG with its current version number, for listings.
