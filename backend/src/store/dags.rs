@@ -166,12 +166,7 @@ async fn sync_batch(
     }
     let now = Utc::now();
     let mut report = SyncReport::default();
-    let mut dags: HashMap<String, dag::Model> = dag::Entity::find()
-        .all(&txn)
-        .await?
-        .into_iter()
-        .map(|d| (d.dag_id.clone(), d))
-        .collect();
+    let mut dags = load_dags(&txn).await?;
     let errors: HashSet<String> = import_error::Entity::find()
         .all(&txn)
         .await?
@@ -262,12 +257,7 @@ async fn sync_batch(
             Err(e) => {
                 savepoint.rollback().await?;
                 // The in-memory rows may hold what was rolled back: reload them.
-                dags = dag::Entity::find()
-                    .all(&txn)
-                    .await?
-                    .into_iter()
-                    .map(|d| (d.dag_id.clone(), d))
-                    .collect();
+                dags = load_dags(&txn).await?;
                 let text = format!(
                     "{}:1:1: the metadata database refused this DAG ({e}); shorten long values and remove NUL characters",
                     file.fileloc
@@ -296,6 +286,17 @@ async fn sync_batch(
     }
     txn.commit().await?;
     Ok(report)
+}
+
+async fn load_dags(
+    txn: &sea_orm::DatabaseTransaction,
+) -> Result<HashMap<String, dag::Model>, StoreError> {
+    Ok(dag::Entity::find()
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|d| (d.dag_id.clone(), d))
+        .collect())
 }
 
 #[allow(clippy::too_many_arguments)]

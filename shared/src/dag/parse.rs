@@ -286,6 +286,17 @@ impl Walker {
 
     /// The entries of a mapping, reporting keys outside `known`.
     fn fields<'n>(&mut self, node: &'n Node, what: &str, known: &[&str]) -> Entries<'n> {
+        self.fields_hinted(node, what, known, &[])
+    }
+
+    /// Like `fields`; keys in `hinted` already got a more specific message and are skipped.
+    fn fields_hinted<'n>(
+        &mut self,
+        node: &'n Node,
+        what: &str,
+        known: &[&str],
+        hinted: &[&str],
+    ) -> Entries<'n> {
         let Value::Map(entries) = &node.value else {
             self.err(
                 node.pos,
@@ -307,7 +318,7 @@ impl Walker {
             };
             if known.contains(&key) {
                 out.push((key, k, v));
-            } else {
+            } else if !hinted.contains(&key) {
                 self.err(
                     k.pos,
                     format!(
@@ -1039,7 +1050,7 @@ impl Walker {
                 }
             }
         }
-        let entries = self.fields_quiet(node, &known, &operator_settings);
+        let entries = self.fields_hinted(node, "a task", &known, &operator_settings);
         self.require(node, &entries, "id", "a task", "id: extract");
         self.require(node, &entries, "operator", "a task", "operator: bash");
         let get = |name: &str| {
@@ -1079,36 +1090,6 @@ impl Walker {
             },
             deps,
         ))
-    }
-
-    /// Like `fields`, but without re-reporting keys that already got the `with:` hint.
-    fn fields_quiet<'n>(&mut self, node: &'n Node, known: &[&str], hinted: &[&str]) -> Entries<'n> {
-        let Value::Map(entries) = &node.value else {
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        for (k, v) in entries {
-            let Some(key) = k.as_str() else {
-                self.err(
-                    k.pos,
-                    format!("keys in a task must be strings, found {}", k.kind()),
-                );
-                continue;
-            };
-            if known.contains(&key) {
-                out.push((key, k, v));
-            } else if !hinted.contains(&key) {
-                self.err(
-                    k.pos,
-                    format!(
-                        "unknown key `{key}` in a task; {}allowed keys: {}",
-                        did_you_mean(key, known.iter().copied()),
-                        known.join(", ")
-                    ),
-                );
-            }
-        }
-        out
     }
 
     fn operator(&mut self, node: &Node, with: Option<&Node>, task_id: &str) -> Option<Operator> {
