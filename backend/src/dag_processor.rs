@@ -303,17 +303,21 @@ fn log_report(report: &SyncReport) {
     for dag_id in &report.new_dags {
         tracing::info!(dag_id, "new DAG");
     }
-    for dag_id in &report.new_versions {
+    for dag_id in report
+        .new_versions
+        .iter()
+        .filter(|d| !report.new_dags.contains(d))
+    {
         tracing::info!(dag_id, "new DAG version");
     }
-    for file in &report.import_errors {
+    for (file, problem) in report.import_errors.iter().zip(&report.first_problems) {
         tracing::warn!(
             file,
-            "import error: see `updraft dags validate` or the import errors list"
+            "import error: {problem} (`updraft dags validate` lists every problem)"
         );
     }
     for file in &report.fixed_files {
-        tracing::info!(file, "import error fixed");
+        tracing::info!(file, "import error cleared");
     }
     for dag_id in &report.stale_dags {
         tracing::info!(

@@ -113,11 +113,19 @@ pub struct SyncReport {
     pub new_dags: Vec<String>,
     pub new_versions: Vec<String>,
     pub import_errors: Vec<String>,
+    /// The first problem of each file in `import_errors`, in the same order, for the log.
+    pub first_problems: Vec<String>,
     pub fixed_files: Vec<String>,
     pub stale_dags: Vec<String>,
 }
 
 impl SyncReport {
+    fn import_error(&mut self, fileloc: &str, text: &str) {
+        self.import_errors.push(fileloc.to_string());
+        self.first_problems
+            .push(text.lines().next().unwrap_or_default().to_string());
+    }
+
     pub fn is_empty(&self) -> bool {
         *self == SyncReport::default()
     }
@@ -126,6 +134,7 @@ impl SyncReport {
         self.new_dags.extend(other.new_dags);
         self.new_versions.extend(other.new_versions);
         self.import_errors.extend(other.import_errors);
+        self.first_problems.extend(other.first_problems);
         self.fixed_files.extend(other.fixed_files);
         self.stale_dags.extend(other.stale_dags);
     }
@@ -262,9 +271,9 @@ async fn sync_batch(
                     "{}:1:1: the metadata database refused this DAG ({e}); shorten long values and remove NUL characters",
                     file.fileloc
                 );
-                record_import_error(&txn, &errors, &file.fileloc, now, text).await?;
+                record_import_error(&txn, &errors, &file.fileloc, now, text.clone()).await?;
                 flag_import_errors(&txn, &file.fileloc).await?;
-                report.import_errors.push(file.fileloc.clone());
+                report.import_error(&file.fileloc, &text);
             }
         }
     }
@@ -278,6 +287,9 @@ async fn sync_batch(
         report.stale_dags.push(d.dag_id.clone());
     }
     let gone: Vec<&String> = errors.iter().filter(|f| !present.contains(*f)).collect();
+    report
+        .fixed_files
+        .extend(gone.iter().map(|f| f.to_string()));
     if !gone.is_empty() {
         import_error::Entity::delete_many()
             .filter(import_error::Column::Filename.is_in(gone.iter().map(|s| s.as_str())))
@@ -326,9 +338,9 @@ async fn sync_file(
                     "{}:1:1: dag_id `{}` is already defined in {}; give this DAG another dag_id or remove one of the files",
                     file.fileloc, parsed.dag_id, owner.fileloc
                 );
-                record_import_error(txn, errors, &file.fileloc, now, text).await?;
+                record_import_error(txn, errors, &file.fileloc, now, text.clone()).await?;
                 flag_import_errors(txn, &file.fileloc).await?;
-                report.import_errors.push(file.fileloc.clone());
+                report.import_error(&file.fileloc, &text);
                 return Ok(());
             }
             // The file used to declare another dag_id: that DAG is gone from it.
@@ -367,8 +379,8 @@ async fn sync_file(
                 .map(|d| format!("{}:{d}", file.fileloc))
                 .collect::<Vec<_>>()
                 .join("\n");
-            record_import_error(txn, errors, &file.fileloc, now, text).await?;
-            report.import_errors.push(file.fileloc.clone());
+            record_import_error(txn, errors, &file.fileloc, now, text.clone()).await?;
+            report.import_error(&file.fileloc, &text);
             // The DAG keeps running its last good version, flagged.
             flag_import_errors(txn, &file.fileloc).await?;
         }
