@@ -7,6 +7,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod dag_processor;
+pub mod logs;
 pub mod scheduler;
 pub mod server;
 pub mod store;
