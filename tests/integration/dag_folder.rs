@@ -193,12 +193,7 @@ db_test!(
 db_test!(
     files_removed_while_no_processor_ran_go_stale_on_start,
     |backend| async move {
-        let test_db = TestDb::new(backend).await;
-        let url = updraft::config::DatabaseUrl::parse(&test_db.url).unwrap();
-        let db = updraft::store::Db::connect(&url, &Default::default())
-            .await
-            .unwrap();
-        db.migrate().await.unwrap();
+        let (_test_db, db) = processor_db(backend).await;
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("d.yaml"), dag_yaml("delta", &["a"], "")).unwrap();
         let folder = Arc::new(Mutex::new(DagFolder::new(

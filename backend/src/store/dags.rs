@@ -222,23 +222,19 @@ async fn sync_batch(
         Parsed::Errors(_) => false,
     };
 
+    let batch = Batch {
+        errors: &errors,
+        declared: &declared,
+        present,
+        now,
+        paused_at_creation,
+    };
     for file in changed {
         if up_to_date(file, &dags) {
             continue;
         }
         if !isolate {
-            sync_file(
-                &txn,
-                &mut dags,
-                &errors,
-                &declared,
-                file,
-                present,
-                now,
-                paused_at_creation,
-                &mut report,
-            )
-            .await?;
+            sync_file(&txn, &mut dags, &batch, file, &mut report).await?;
             continue;
         }
         // A savepoint per file: a row the database refuses (a value too long for a column, a
@@ -246,19 +242,7 @@ async fn sync_batch(
         // stopping every other file's update.
         let savepoint = txn.begin().await?;
         let mut local = SyncReport::default();
-        match sync_file(
-            &savepoint,
-            &mut dags,
-            &errors,
-            &declared,
-            file,
-            present,
-            now,
-            paused_at_creation,
-            &mut local,
-        )
-        .await
-        {
+        match sync_file(&savepoint, &mut dags, &batch, file, &mut local).await {
             Ok(()) => {
                 savepoint.commit().await?;
                 report.extend(local);
@@ -311,18 +295,32 @@ async fn load_dags(
         .collect())
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What every file of one sync shares.
+struct Batch<'a> {
+    /// Files with an import error before this sync.
+    errors: &'a HashSet<String>,
+    /// What each changed file declares now (fileloc → dag_id).
+    declared: &'a HashMap<&'a str, &'a str>,
+    /// Every DAG file present now.
+    present: &'a HashSet<String>,
+    now: DateTime<Utc>,
+    paused_at_creation: bool,
+}
+
 async fn sync_file(
     txn: &sea_orm::DatabaseTransaction,
     dags: &mut HashMap<String, dag::Model>,
-    errors: &HashSet<String>,
-    declared: &HashMap<&str, &str>,
+    batch: &Batch<'_>,
     file: &ParsedFile,
-    present: &HashSet<String>,
-    now: DateTime<Utc>,
-    paused_at_creation: bool,
     report: &mut SyncReport,
 ) -> Result<(), StoreError> {
+    let Batch {
+        errors,
+        declared,
+        present,
+        now,
+        paused_at_creation,
+    } = *batch;
     match &file.parsed {
         Parsed::Dag(parsed) => {
             let owner = dags.get(&parsed.dag_id).filter(|d| {
