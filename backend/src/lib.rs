@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod dag_processor;
 pub mod logs;
+pub mod operators;
 pub mod scheduler;
 pub mod server;
 pub mod store;
