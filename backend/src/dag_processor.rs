@@ -74,6 +74,7 @@ impl DagFolder {
         } else {
             Vec::new()
         };
+        // Broken files whose bytes did not change, kept for a second look below.
         let mut unchanged_errored = Vec::new();
         for (fileloc, path) in files {
             scan.present.insert(fileloc.clone());
@@ -81,48 +82,33 @@ impl DagFolder {
             let modified = meta.as_ref().and_then(|m| m.modified().ok());
             let size = meta.as_ref().map_or(0, |m| m.len());
             let previous = self.seen.get(&fileloc);
-            if let Some(prev) = previous {
-                if prev.modified == modified && prev.size == size && modified.is_some() {
-                    if prev.errored {
-                        // A permission fix changes neither size nor time: look at the bytes.
-                        let now = read_limited(&path, self.options.max_bytes)
-                            .map(|b| content_hash(&b))
-                            .unwrap_or_default();
-                        if now != prev.hash {
-                            let bytes = read_limited(&path, self.options.max_bytes);
-                            let file = self.parse(&fileloc, bytes, now.clone());
-                            scan.states.insert(
-                                fileloc,
-                                FileState {
-                                    modified,
-                                    size,
-                                    hash: now,
-                                    errored: matches!(file.parsed, Parsed::Errors(_)),
-                                },
-                            );
-                            scan.changed.push(file);
-                            continue;
-                        }
-                        unchanged_errored.push((fileloc.clone(), path.clone()));
-                    }
-                    scan.states.insert(fileloc, prev.clone());
+            let same_stat = previous
+                .is_some_and(|p| p.modified == modified && p.size == size && modified.is_some());
+            if same_stat && previous.is_some_and(|p| !p.errored) {
+                scan.states
+                    .insert(fileloc, previous.expect("checked above").clone());
+                continue;
+            }
+            // Changed on disk, or broken before: a permission fix changes neither size nor
+            // time, so a broken file's bytes are looked at on every scan.
+            let bytes = read_limited(&path, self.options.max_bytes);
+            let hash = bytes.as_ref().map(|b| content_hash(b)).unwrap_or_default();
+            if let Some(prev) = previous.filter(|p| p.hash == hash) {
+                let state = FileState {
+                    modified,
+                    size,
+                    ..prev.clone()
+                };
+                if prev.errored && same_stat {
+                    scan.states.insert(fileloc.clone(), state);
+                    unchanged_errored.push((fileloc, bytes, hash));
                     continue;
                 }
-            }
-            let bytes = read_limited(&path, self.options.max_bytes);
-            let hash = match &bytes {
-                Ok(b) => content_hash(b),
-                Err(_) => String::new(),
-            };
-            if let Some(prev) =
-                previous.filter(|p| p.hash == hash && !hash.is_empty() && !p.errored)
-            {
-                // Touched but not changed.
-                let mut state = prev.clone();
-                state.modified = modified;
-                state.size = size;
-                scan.states.insert(fileloc, state);
-                continue;
+                if !prev.errored && !hash.is_empty() {
+                    // Touched but not changed.
+                    scan.states.insert(fileloc, state);
+                    continue;
+                }
             }
             let file = self.parse(&fileloc, bytes, hash.clone());
             let errored = matches!(file.parsed, Parsed::Errors(_));
@@ -146,9 +132,7 @@ impl DagFolder {
         // A broken file may be broken because of another one (a duplicate dag_id): when
         // anything changed, look at broken files again.
         if !scan.changed.is_empty() || !scan.removed.is_empty() {
-            for (fileloc, path) in unchanged_errored {
-                let bytes = read_limited(&path, self.options.max_bytes);
-                let hash = bytes.as_ref().map(|b| content_hash(b)).unwrap_or_default();
+            for (fileloc, bytes, hash) in unchanged_errored {
                 scan.changed.push(self.parse(&fileloc, bytes, hash));
             }
         }

@@ -201,15 +201,7 @@ fn describe(file: &str, dag: &Dag) -> String {
             .args
             .trigger_rule
             .or(dag.default_args.trigger_rule)
-            .map(|r| {
-                format!(
-                    " [{}]",
-                    serde_json::to_value(r)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_string))
-                        .unwrap_or_default()
-                )
-            })
+            .map(|r| format!(" [{}]", r.name()))
             .unwrap_or_default();
         let _ = writeln!(
             out,

@@ -255,9 +255,7 @@ async fn sync_batch(
                     "{}:1:1: the metadata database refused this DAG ({e}); shorten long values and remove NUL characters",
                     file.fileloc
                 );
-                record_import_error(&txn, &errors, &file.fileloc, now, text.clone()).await?;
-                flag_import_errors(&txn, &file.fileloc).await?;
-                report.import_error(&file.fileloc, &text);
+                record_import_error(&txn, &errors, &file.fileloc, now, text, &mut report).await?;
             }
         }
     }
@@ -336,9 +334,7 @@ async fn sync_file(
                     "{}:1:1: dag_id `{}` is already defined in {}; give this DAG another dag_id or remove one of the files",
                     file.fileloc, parsed.dag_id, owner.fileloc
                 );
-                record_import_error(txn, errors, &file.fileloc, now, text.clone()).await?;
-                flag_import_errors(txn, &file.fileloc).await?;
-                report.import_error(&file.fileloc, &text);
+                record_import_error(txn, errors, &file.fileloc, now, text, report).await?;
                 return Ok(());
             }
             // The file used to declare another dag_id: that DAG is gone from it.
@@ -377,36 +373,23 @@ async fn sync_file(
                 .map(|d| format!("{}:{d}", file.fileloc))
                 .collect::<Vec<_>>()
                 .join("\n");
-            record_import_error(txn, errors, &file.fileloc, now, text.clone()).await?;
-            report.import_error(&file.fileloc, &text);
-            // The DAG keeps running its last good version, flagged.
-            flag_import_errors(txn, &file.fileloc).await?;
+            record_import_error(txn, errors, &file.fileloc, now, text, report).await?;
         }
     }
     Ok(())
 }
 
-/// The DAGs a broken file declared keep their last good version, flagged.
-async fn flag_import_errors(
-    txn: &sea_orm::DatabaseTransaction,
-    fileloc: &str,
-) -> Result<(), StoreError> {
-    dag::Entity::update_many()
-        .col_expr(dag::Column::HasImportErrors, Expr::value(true))
-        .filter(dag::Column::Fileloc.eq(fileloc))
-        .filter(dag::Column::IsStale.eq(false))
-        .exec(txn)
-        .await?;
-    Ok(())
-}
-
+/// Records a broken file: its `import_error` row (created or replaced), the flag on the DAGs
+/// it declared (they keep running their last good version), and the report line.
 async fn record_import_error(
     txn: &sea_orm::DatabaseTransaction,
     existing: &HashSet<String>,
     fileloc: &str,
     now: DateTime<Utc>,
     text: String,
+    report: &mut SyncReport,
 ) -> Result<(), StoreError> {
+    report.import_error(fileloc, &text);
     if existing.contains(fileloc) {
         import_error::Entity::update_many()
             .col_expr(import_error::Column::Timestamp, Expr::value(now))
@@ -424,6 +407,12 @@ async fn record_import_error(
         .insert(txn)
         .await?;
     }
+    dag::Entity::update_many()
+        .col_expr(dag::Column::HasImportErrors, Expr::value(true))
+        .filter(dag::Column::Fileloc.eq(fileloc))
+        .filter(dag::Column::IsStale.eq(false))
+        .exec(txn)
+        .await?;
     Ok(())
 }
 

@@ -186,6 +186,14 @@ impl TriggerRule {
         ("none_skipped", TriggerRule::NoneSkipped),
         ("always", TriggerRule::Always),
     ];
+
+    /// The name as written in DAG files (`all_success`, …).
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, rule)| *rule == self)
+            .map_or("all_success", |(name, _)| name)
+    }
 }
 
 /// A run parameter (Airflow's `Param`): a default and JSON-Schema constraints.
