@@ -35,6 +35,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub logging: LoggingSettings,
     pub scheduler: SchedulerSettings,
+    pub worker: WorkerSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -49,6 +50,9 @@ pub struct CoreSettings {
     pub dags_are_paused_at_creation: bool,
     /// DAG files larger than this are import errors.
     pub dag_file_max_bytes: usize,
+    /// Largest XCom value (JSON bytes) a task may push; larger values fail the task. Large
+    /// data belongs in object storage, with its path in the XCom.
+    pub xcom_max_size: usize,
 }
 
 impl Default for CoreSettings {
@@ -58,6 +62,7 @@ impl Default for CoreSettings {
             dag_dir_list_interval: Duration::from_secs(30),
             dags_are_paused_at_creation: true,
             dag_file_max_bytes: 1024 * 1024,
+            xcom_max_size: 1024 * 1024,
         }
     }
 }
@@ -148,12 +153,37 @@ pub struct SchedulerSettings {
     /// A component whose last heartbeat is older than this is reported unhealthy.
     #[serde(with = "humantime_serde")]
     pub health_check_threshold: Duration,
+    /// How often the scheduler looks for changes made by other processes (a run triggered
+    /// from the CLI, a DAG paused there). Changes made in this process wake it at once.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
 }
 
 impl Default for SchedulerSettings {
     fn default() -> Self {
         Self {
             health_check_threshold: Duration::from_secs(30),
+            poll_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkerSettings {
+    /// Task instances one worker runs at the same time (Airflow's `core.parallelism`).
+    pub concurrency: usize,
+    /// A running task's lease lasts this long and is renewed at a third of it; a task whose
+    /// lease expired (its worker died) is failed or retried by its `retries`.
+    #[serde(with = "humantime_serde")]
+    pub lease_timeout: Duration,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Self {
+            concurrency: 32,
+            lease_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -427,6 +457,16 @@ fn validate(settings: &Settings, sources: &Sources<'_>) -> Result<(), ConfigErro
             settings.scheduler.health_check_threshold,
             Duration::from_secs(1),
         ),
+        (
+            "scheduler.poll_interval",
+            settings.scheduler.poll_interval,
+            Duration::from_millis(10),
+        ),
+        (
+            "worker.lease_timeout",
+            settings.worker.lease_timeout,
+            Duration::from_secs(3),
+        ),
     ] {
         if value < min || value > day {
             return Err(ConfigError(format!(
@@ -442,6 +482,20 @@ fn validate(settings: &Settings, sources: &Sources<'_>) -> Result<(), ConfigErro
             "{} = {} is out of range: use a size in bytes from 1024 to 67108864 (64 MiB)",
             sources.describe("core.dag_file_max_bytes"),
             settings.core.dag_file_max_bytes
+        )));
+    }
+    if !(1..=100 * 1024 * 1024).contains(&settings.core.xcom_max_size) {
+        return Err(ConfigError(format!(
+            "{} = {} is out of range: use a size in bytes from 1 to 104857600 (100 MiB)",
+            sources.describe("core.xcom_max_size"),
+            settings.core.xcom_max_size
+        )));
+    }
+    if !(1..=4096).contains(&settings.worker.concurrency) {
+        return Err(ConfigError(format!(
+            "{} = {} is out of range: use 1 to 4096 task instances at a time",
+            sources.describe("worker.concurrency"),
+            settings.worker.concurrency
         )));
     }
     if settings.server.workers > 256 {
@@ -542,6 +596,8 @@ fn is_duration_key(key: &str) -> bool {
             | "core.dag_dir_list_interval"
             | "database.connect_retry_timeout"
             | "scheduler.health_check_threshold"
+            | "scheduler.poll_interval"
+            | "worker.lease_timeout"
     )
 }
 

@@ -7,6 +7,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod dag_processor;
+pub mod engine;
 pub mod logs;
 pub mod operators;
 pub mod scheduler;
@@ -15,6 +16,7 @@ pub mod store;
 pub mod telemetry;
 pub mod templating;
 pub mod ui;
+pub mod worker;
 
 /// The Updraft version (the workspace's).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -97,6 +97,8 @@ pub struct TaskLog {
     masker: Arc<SecretMasker>,
     /// Bytes of an unfinished line (a process may write half a line at a time).
     partial: Vec<u8>,
+    /// Also print each (masked) line on stdout with this prefix (`dags test`).
+    echo: Option<String>,
 }
 
 impl TaskLog {
@@ -112,7 +114,14 @@ impl TaskLog {
             file,
             masker,
             partial: Vec::new(),
+            echo: None,
         })
+    }
+
+    /// Also prints every line on the terminal, after `prefix` (masked like the file).
+    pub fn echo_to_stdout(mut self, prefix: String) -> Self {
+        self.echo = Some(prefix);
+        self
     }
 
     /// Writes one line (without its newline), timestamped and masked.
@@ -125,6 +134,10 @@ impl TaskLog {
         out.push_str("] ");
         out.push_str(masked.trim_end_matches('\r'));
         out.push('\n');
+        if let Some(prefix) = &self.echo {
+            let mut stdout = std::io::stdout().lock();
+            let _ = write!(stdout, "{prefix}{out}");
+        }
         // One write per line: a reader never sees half a line from us.
         self.file.write_all(out.as_bytes())
     }

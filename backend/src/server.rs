@@ -17,6 +17,14 @@ use crate::store::Db;
 pub struct AppState {
     pub config: Arc<Config>,
     pub db: Db,
+    pub engine: EngineLink,
+}
+
+/// How request handlers reach the engine running in this process.
+#[derive(Clone)]
+pub struct EngineLink {
+    pub signals: Arc<crate::scheduler::engine::Signals>,
+    pub cache: Arc<crate::scheduler::loaded::DagCache>,
 }
 
 /// A bound, not yet running server.
@@ -27,7 +35,7 @@ pub struct Application {
 
 impl Application {
     /// Binds the configured address (port 0 picks a free one) around an open database.
-    pub fn build(config: Arc<Config>, db: Db) -> anyhow::Result<Self> {
+    pub fn build(config: Arc<Config>, db: Db, engine: EngineLink) -> anyhow::Result<Self> {
         let server_settings = &config.settings.server;
         let bind = (server_settings.host.as_str(), server_settings.port);
         let listener = TcpListener::bind(bind).with_context(|| {
@@ -47,6 +55,7 @@ impl Application {
         let state = web::Data::new(AppState {
             config: config.clone(),
             db: db.clone(),
+            engine,
         });
         let server = HttpServer::new(move || {
             App::new()

@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261121_000001_create_job;
 mod m20261121_000002_create_dag;
+mod m20261121_000003_create_engine;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261121_000001_create_job::Migration),
             Box::new(m20261121_000002_create_dag::Migration),
+            Box::new(m20261121_000003_create_engine::Migration),
         ]
     }
 }

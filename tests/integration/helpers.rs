@@ -95,6 +95,7 @@ impl TestDb {
 /// A running server and what a test needs to talk to it.
 pub struct TestApp {
     pub base_url: String,
+    pub engine: updraft::server::EngineLink,
     pub client: reqwest::Client,
     pub db: Db,
     pub config: Arc<Config>,
@@ -104,9 +105,23 @@ pub struct TestApp {
 
 /// Starts a server on 127.0.0.1:0 with a fresh home and database, migrated.
 pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn(backend, &[], true).await
+}
+
+/// `spawn_app` with extra settings (`UPDRAFT__SECTION__KEY`, value).
+pub async fn spawn_app_with(backend: Backend, extra: &[(&str, &str)]) -> TestApp {
+    spawn(backend, extra, true).await
+}
+
+/// A server whose scheduler and worker do not run (for tests of heartbeats and health).
+pub async fn spawn_app_without_engine(backend: Backend) -> TestApp {
+    spawn(backend, &[], false).await
+}
+
+async fn spawn(backend: Backend, extra: &[(&str, &str)], with_engine: bool) -> TestApp {
     let test_db = TestDb::new(backend).await;
     let home = tempfile::tempdir().expect("temp dir");
-    let env: BTreeMap<String, String> = [
+    let mut env: BTreeMap<String, String> = [
         ("UPDRAFT_HOME", home.path().display().to_string()),
         ("UPDRAFT__SERVER__PORT", "0".to_string()),
         ("UPDRAFT__SERVER__WORKERS", "1".to_string()),
@@ -116,12 +131,39 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let config = Arc::new(config::load(&Overrides::default(), &env).expect("test config loads"));
     let db = Db::connect(&config.database_url, &config.settings.database)
         .await
         .expect("connect to the test database");
     db.migrate().await.expect("migrate the test database");
-    let app = Application::build(config.clone(), db.clone()).expect("bind the test server");
+    // The scheduler and worker as `serve` runs them; the test process's end stops them.
+    let stop = tokio_util::sync::CancellationToken::new();
+    let engine = updraft::engine::Engine::start(
+        &db,
+        &config,
+        updraft::scheduler::engine::Scope::All,
+        false,
+        stop.clone(),
+    )
+    .await
+    .expect("start the engine");
+    if !with_engine {
+        stop.cancel();
+        engine.signals.wake_scheduler();
+        // The scheduler's heartbeat job is registered at start: forget it.
+        use sea_orm::EntityTrait;
+        updraft::store::job::Entity::delete_many()
+            .exec(db.conn())
+            .await
+            .expect("clear jobs");
+    }
+    let link = updraft::server::EngineLink {
+        signals: engine.signals.clone(),
+        cache: engine.cache.clone(),
+    };
+    let app =
+        Application::build(config.clone(), db.clone(), link.clone()).expect("bind the test server");
     let base_url = format!("http://{}", app.addr());
     tokio::spawn(app.run_until_stopped());
     // The DAG processor as `serve` runs it; the test process's end stops it.
@@ -133,6 +175,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     ));
     TestApp {
         base_url,
+        engine: link,
         client: reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()

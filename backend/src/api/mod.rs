@@ -3,6 +3,7 @@
 //! Each resource has its module with a `configure` function; this module mounts them, owns the
 //! error type and makes sure every error under `/api` is JSON `{"detail": ...}`.
 
+pub mod dag_runs;
 pub mod error;
 pub mod monitor;
 pub mod openapi;
@@ -21,6 +22,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 web::scope("/v2")
                     .configure(version::configure)
                     .configure(monitor::configure)
+                    .configure(dag_runs::configure)
                     .route("/openapi.json", web::get().to(openapi_json))
                     .default_service(web::to(not_found)),
             )

@@ -10,11 +10,19 @@ use utoipa::OpenApi;
         description = "Updraft's REST API. Paths, fields and status codes under /api/v2 follow Apache Airflow 3's public API.",
         license(name = "Apache-2.0", identifier = "Apache-2.0")
     ),
-    paths(super::version::get_version, super::monitor::get_health),
+    paths(
+        super::version::get_version,
+        super::monitor::get_health,
+        super::dag_runs::trigger_dag_run,
+        super::dag_runs::get_dag_run,
+        super::dag_runs::get_task_instances,
+    ),
     components(schemas(updraft_shared::api::HttpError)),
     tags(
         (name = "Version", description = "The server's version"),
         (name = "Monitor", description = "Health of the server's components"),
+        (name = "DagRun", description = "Runs of DAGs"),
+        (name = "Task Instance", description = "Tries of tasks within runs"),
     )
 )]
 struct ApiDoc;

@@ -30,6 +30,16 @@ pub enum DagsCommand {
     },
     /// Print the JSON Schema of DAG files (docs/dag.schema.json is this output)
     Schema,
+    /// Create a manual run (a running `updraft serve` executes it); with --wait, exit 0 when
+    /// it succeeds and 1 when it fails
+    Trigger(super::runs::TriggerArgs),
+    /// Pause a DAG: no new scheduled runs, and queued runs wait
+    Pause { dag_id: String },
+    /// Unpause a DAG
+    Unpause { dag_id: String },
+    /// Run the whole DAG once in this process, with task logs on the terminal (paused or not);
+    /// exit 0 when the run succeeds
+    Test(super::runs::TestArgs),
 }
 
 pub fn run(cmd: DagsCommand, config: Option<&Config>) -> Result<(), Failure> {
@@ -103,6 +113,10 @@ pub fn run(cmd: DagsCommand, config: Option<&Config>) -> Result<(), Failure> {
             }
             Ok(())
         }
+        DagsCommand::Trigger(_)
+        | DagsCommand::Pause { .. }
+        | DagsCommand::Unpause { .. }
+        | DagsCommand::Test(_) => unreachable!("database commands are dispatched by cli::run"),
         DagsCommand::Show { dag_id, dot } => {
             let config = config.expect("dags show loads the configuration");
             let (dags, _) = read_folder(&config.dags_folder, &options)?;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod dags;
+mod runs;
 
 use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
@@ -46,9 +47,12 @@ enum Command {
     /// Manage the metadata database
     #[command(subcommand)]
     Db(DbCommand),
-    /// Validate, list and show DAG files
+    /// Validate, list, show, trigger, pause and test DAGs
     #[command(subcommand)]
     Dags(dags::DagsCommand),
+    /// Test a single task
+    #[command(subcommand)]
+    Tasks(runs::TasksCommand),
     /// Print the OpenAPI document of the REST API
     Openapi {
         /// Output format
@@ -169,6 +173,19 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let config = load_for_database(&overrides)?;
             runtime()?.block_on(db_command(config, cmd))
         }
+        Command::Dags(
+            cmd @ (dags::DagsCommand::Trigger(_)
+            | dags::DagsCommand::Pause { .. }
+            | dags::DagsCommand::Unpause { .. }
+            | dags::DagsCommand::Test(_)),
+        ) => {
+            let config = load_for_database(&overrides)?;
+            runtime()?.block_on(runs::dags(config, cmd))
+        }
+        Command::Tasks(cmd) => {
+            let config = load_for_database(&overrides)?;
+            runtime()?.block_on(runs::tasks(config, cmd))
+        }
         Command::Dags(cmd) => {
             // Validating and printing the schema need no configuration; list/show read the folder.
             let config = match cmd {
@@ -218,7 +235,20 @@ async fn serve(config: Config) -> Result<(), Failure> {
     );
     let db = Db::connect(&config.database_url, &config.settings.database).await?;
     db.migrate().await?;
-    let app = Application::build(config.clone(), db.clone())?;
+    let shutdown = CancellationToken::new();
+    let engine = crate::engine::Engine::start(
+        &db,
+        &config,
+        crate::scheduler::engine::Scope::All,
+        false,
+        shutdown.clone(),
+    )
+    .await?;
+    let link = server::EngineLink {
+        signals: engine.signals.clone(),
+        cache: engine.cache.clone(),
+    };
+    let app = Application::build(config.clone(), db.clone(), link)?;
     tracing::info!(
         "listening on http://{} (web UI {})",
         app.addr(),
@@ -228,7 +258,6 @@ async fn serve(config: Config) -> Result<(), Failure> {
             "not built: run scripts/build-ui.sh"
         }
     );
-    let shutdown = CancellationToken::new();
     let processor = tokio::spawn(crate::dag_processor::run(
         db.clone(),
         config.clone(),
@@ -250,6 +279,7 @@ async fn serve(config: Config) -> Result<(), Failure> {
     {
         tracing::warn!("the DAG processor did not stop within 10 s; exiting anyway");
     }
+    engine.join().await;
     db.close().await;
     served.map_err(|e| Failure::Failed(format!("the HTTP server failed: {e}")))?;
     tracing::info!("updraft stopped");

@@ -1,16 +1,18 @@
-//! The `bash` operator: `bash -c <rendered command>` in its own process group, output streamed
-//! line by line into the task log (masked), the last stdout line as the `return_value` XCom,
-//! `skip_on_exit_code` → skipped, and `execution_timeout` killing the whole process tree.
+//! The `bash` operator: `bash -c <rendered command>` with the task's environment and working
+//! directory; the process machinery (process group, log streaming, timeout, cancellation) is
+//! in [`super::process`]. The last stdout line is the `return_value` XCom and an exit code in
+//! `skip_on_exit_code` skips the task.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
+use tokio_util::sync::CancellationToken;
 
+use super::process::{self, Ended};
+use super::Outcome;
 use crate::logs::TaskLog;
 
 /// What to run, with templates already rendered.
@@ -27,38 +29,14 @@ pub struct BashTask {
     pub execution_timeout: Option<Duration>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// Exit code 0; the last stdout line when XCom push is on.
-    Success {
-        return_value: Option<String>,
-    },
-    /// An exit code in `skip_on_exit_code`.
-    Skipped {
-        exit_code: i32,
-    },
-    Failed {
-        reason: String,
-    },
-    TimedOut {
-        after: Duration,
-    },
-}
-
-/// How long a process group gets between SIGTERM and SIGKILL.
-const KILL_GRACE: Duration = Duration::from_secs(5);
-
-/// Runs the command to completion (or its timeout), writing output to `log`.
-pub async fn run(task: &BashTask, log: Arc<Mutex<TaskLog>>) -> std::io::Result<Outcome> {
+/// Runs the command to completion, its timeout or `cancel`, writing output to `log`.
+pub async fn run(
+    task: &BashTask,
+    log: Arc<Mutex<TaskLog>>,
+    cancel: CancellationToken,
+) -> std::io::Result<Outcome> {
     let mut cmd = Command::new("bash");
-    cmd.arg("-c")
-        .arg(&task.command)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        // Its own process group: a timeout or a kill reaches everything it started.
-        .process_group(0)
-        .kill_on_drop(true);
+    cmd.arg("-c").arg(&task.command);
     if !task.append_env {
         cmd.env_clear();
         if let Ok(path) = std::env::var("PATH") {
@@ -66,135 +44,31 @@ pub async fn run(task: &BashTask, log: Arc<Mutex<TaskLog>>) -> std::io::Result<O
         }
     }
     cmd.envs(&task.env);
-    let _tmp;
-    match &task.cwd {
-        Some(dir) => {
-            cmd.current_dir(dir);
-        }
-        None => {
-            // Airflow runs bash in a fresh temporary directory.
-            let dir = tempfile::tempdir()?;
-            cmd.current_dir(dir.path());
-            _tmp = dir;
-        }
-    }
-    let mut child = cmd.spawn()?;
-    let pgid = child.id().map(|id| id as i32);
-    let stdout = child.stdout.take().expect("stdout is piped");
-    let stderr = child.stderr.take().expect("stderr is piped");
-
-    let out_log = log.clone();
-    let out_task = tokio::spawn(async move {
-        let mut lines = BufReader::new(stdout).lines();
-        let mut last = None;
-        while let Ok(Some(line)) = lines.next_line().await {
-            if let Ok(mut log) = out_log.lock() {
-                let _ = log.line(&line);
-            }
-            last = Some(line);
-        }
-        last
-    });
-    let err_log = log.clone();
-    let err_task = tokio::spawn(async move {
-        let mut lines = BufReader::new(stderr).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            if let Ok(mut log) = err_log.lock() {
-                let _ = log.line(&line);
-            }
-        }
-    });
-
-    let status = match task.execution_timeout {
-        None => child.wait().await?,
-        Some(limit) => match tokio::time::timeout(limit, child.wait()).await {
-            Ok(status) => status?,
-            Err(_) => {
-                if let Some(pgid) = pgid {
-                    kill_group(pgid, &mut child).await;
-                }
-                out_task.abort();
-                err_task.abort();
-                if let Ok(mut log) = log.lock() {
-                    let _ = log.line(&format!(
-                        "Updraft: execution_timeout of {} reached; the task's processes were killed",
-                        humantime::format_duration(limit)
-                    ));
-                }
-                return Ok(Outcome::TimedOut { after: limit });
-            }
-        },
+    let _tmp = process::in_dir(&mut cmd, task.cwd.as_deref())?;
+    let (status, last_line) = match process::run(cmd, task.execution_timeout, log, &cancel).await? {
+        Ended::Stopped(outcome) => return Ok(outcome),
+        Ended::Exited {
+            status,
+            last_stdout_line,
+        } => (status, last_stdout_line),
     };
-    // Processes the command left in the background must not outlive the task either.
-    if let Some(pgid) = pgid {
-        // SAFETY: signalling a process group we created; ESRCH (already gone) is fine.
-        unsafe { libc::killpg(pgid, libc::SIGKILL) };
-    }
-    let last = out_task.await.ok().flatten();
-    let _ = err_task.await;
-
-    use std::os::unix::process::ExitStatusExt;
-    let outcome = match status.code() {
+    Ok(match status.code() {
         Some(0) => Outcome::Success {
-            return_value: if task.do_xcom_push { last } else { None },
+            return_value: last_line
+                .filter(|_| task.do_xcom_push)
+                .map(serde_json::Value::String),
         },
         Some(code) if task.skip_on_exit_code.contains(&code) => {
             Outcome::Skipped { exit_code: code }
         }
-        Some(code) => Outcome::Failed {
-            reason: format!("bash exited with code {code}"),
-        },
-        None => Outcome::Failed {
-            reason: format!(
-                "bash was killed by signal {}",
-                status.signal().unwrap_or_default()
-            ),
-        },
-    };
-    Ok(outcome)
-}
-
-/// SIGTERM to the group, then SIGKILL after a grace period if it is still there.
-async fn kill_group(pgid: i32, child: &mut tokio::process::Child) {
-    // SAFETY: signalling the process group we created.
-    unsafe { libc::killpg(pgid, libc::SIGTERM) };
-    if tokio::time::timeout(KILL_GRACE, child.wait())
-        .await
-        .is_err()
-    {
-        // SAFETY: as above.
-        unsafe { libc::killpg(pgid, libc::SIGKILL) };
-        let _ = child.wait().await;
-    }
-    // Children that ignored SIGTERM while the leader exited.
-    // SAFETY: as above; ESRCH when nothing is left.
-    unsafe { libc::killpg(pgid, libc::SIGKILL) };
+        _ => process::exit_failure("bash", status),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::logs::SecretMasker;
-
-    /// Whether `pid` is still a live process (a killed one may linger as a zombie until its
-    /// new parent reaps it: that counts as gone). Polls for up to 2 s.
-    async fn alive(pid: i32) -> bool {
-        for _ in 0..40 {
-            let state = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .ok()
-                .and_then(|s| {
-                    s.rsplit(')')
-                        .next()
-                        .and_then(|r| r.split_whitespace().next())
-                        .map(str::to_string)
-                });
-            match state.as_deref() {
-                None | Some("Z") | Some("X") => return false,
-                _ => tokio::time::sleep(Duration::from_millis(50)).await,
-            }
-        }
-        true
-    }
+    use crate::operators::process::testing::{alive, pid_in, TestLog};
 
     fn task(command: &str) -> BashTask {
         BashTask {
@@ -209,13 +83,11 @@ mod tests {
     }
 
     async fn run_logged(t: &BashTask) -> (Outcome, String) {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("attempt=1.log");
-        let masker = SecretMasker::new();
-        masker.add("very-secret-token");
-        let log = Arc::new(Mutex::new(TaskLog::create(&path, masker).unwrap()));
-        let outcome = run(t, log).await.unwrap();
-        (outcome, std::fs::read_to_string(&path).unwrap())
+        let log = TestLog::new();
+        let outcome = run(t, log.log.clone(), CancellationToken::new())
+            .await
+            .unwrap();
+        (outcome, log.text())
     }
 
     #[tokio::test]
@@ -332,5 +204,47 @@ mod tests {
             .parse()
             .unwrap();
         assert!(!alive(pid).await, "background process {pid} survived");
+    }
+
+    #[tokio::test]
+    async fn cancellation_kills_the_whole_process_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("grandchild.pid");
+        let t = task(&format!(
+            "(sleep 300 & echo $! > {}; wait) & sleep 300",
+            marker.display()
+        ));
+        let log = TestLog::new();
+        let cancel = CancellationToken::new();
+        let running = tokio::spawn({
+            let (log, cancel) = (log.log.clone(), cancel.clone());
+            async move { run(&t, log, cancel).await }
+        });
+        let pid = pid_in(&marker).await;
+        let started = std::time::Instant::now();
+        cancel.cancel();
+        let outcome = running.await.unwrap().unwrap();
+        assert_eq!(
+            outcome,
+            Outcome::Failed {
+                reason: "the task was stopped externally".into()
+            }
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(
+            !alive(pid).await,
+            "grandchild {pid} survived the cancellation"
+        );
+        let text = log.text();
+        assert!(
+            text.contains(
+                "Updraft: the task was stopped externally; the task's processes were killed"
+            ),
+            "{text}"
+        );
     }
 }

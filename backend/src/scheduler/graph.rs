@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use updraft_shared::dag::{Dag, WeightRule};
+use updraft_shared::state::DagRunType;
 
 /// Task indexes follow the order of `dag.tasks`.
 #[derive(Debug, Clone)]
@@ -123,26 +124,8 @@ impl TaskGraph {
     }
 }
 
-/// The kind of a DAG run, as Airflow names it in run ids and the API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunType {
-    Scheduled,
-    Manual,
-    Backfill,
-}
-
-impl RunType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunType::Scheduled => "scheduled",
-            RunType::Manual => "manual",
-            RunType::Backfill => "backfill",
-        }
-    }
-}
-
 /// Airflow's run id: `scheduled__2024-01-01T00:00:00+00:00`.
-pub fn run_id(kind: RunType, logical_date: DateTime<Utc>) -> String {
+pub fn run_id(kind: DagRunType, logical_date: DateTime<Utc>) -> String {
     format!(
         "{}__{}",
         kind.as_str(),
@@ -192,11 +175,11 @@ mod tests {
             .unwrap()
             .with_timezone(&Utc);
         assert_eq!(
-            run_id(RunType::Scheduled, t),
+            run_id(DagRunType::Scheduled, t),
             "scheduled__2024-01-01T00:00:00+00:00"
         );
         assert_eq!(
-            run_id(RunType::Manual, t),
+            run_id(DagRunType::Manual, t),
             "manual__2024-01-01T00:00:00+00:00"
         );
     }

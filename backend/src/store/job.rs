@@ -32,6 +32,8 @@ pub enum JobType {
     Scheduler,
     Triggerer,
     DagProcessor,
+    /// Runs task instances; its job id owns their leases.
+    Worker,
 }
 
 impl JobType {
@@ -40,6 +42,7 @@ impl JobType {
             JobType::Scheduler => "SchedulerJob",
             JobType::Triggerer => "TriggererJob",
             JobType::DagProcessor => "DagProcessorJob",
+            JobType::Worker => "WorkerJob",
         }
     }
 }

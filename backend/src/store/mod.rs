@@ -2,7 +2,9 @@
 //! time), and the queries other modules need.
 
 pub mod dags;
+pub mod entities;
 pub mod job;
+pub mod runs;
 
 use std::str::FromStr;
 use std::time::{Duration, Instant};
