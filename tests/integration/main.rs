@@ -12,5 +12,7 @@ mod config_errors;
 mod dag_folder;
 mod dags_cli;
 mod db;
+mod engine;
+mod engine_more;
 mod openapi;
 mod paas;

@@ -1,0 +1,1 @@
+//! The engine through the API: trigger rules, retries, timeouts, pools, priority, runs.
