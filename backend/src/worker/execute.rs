@@ -83,14 +83,15 @@ impl Worker {
         write(
             &log,
             &format!(
-                "Marking task as {}. dag_id={}, task_id={}, run_id={}, try_number={}, start_date={}, end_date={}{}",
+                "Marking task as {}. dag_id={}, task_id={}, run_id={}, logical_date={}, try_number={}, start_date={}, end_date={}{}",
                 end.state.as_str().to_uppercase(),
                 ti.dag_id,
                 ti.task_id,
                 ti.run_id,
+                compact(run.logical_date.unwrap_or(run.run_after)),
                 ti.try_number,
-                iso(started),
-                iso(ended),
+                compact(started),
+                compact(ended),
                 end.next_retry_at
                     .map(|t| format!(", next try at {}", iso(t)))
                     .unwrap_or_default()
@@ -180,12 +181,24 @@ impl Worker {
             return Ok(self.failure(ti, Some(&loaded), None).await);
         };
         let task = &loaded.dag.tasks[idx];
+        let class = match task.operator {
+            Operator::Empty => "EmptyOperator",
+            Operator::Bash(_) => "BashOperator",
+            Operator::Python(_) => "PythonOperator",
+        };
+        let logical = run.logical_date.unwrap_or(run.run_after);
         write(
             log,
             &format!(
-                "Executing <Task({}): {}> of DAG {}, run {}, try {} of {}, on {}",
-                task.operator.name(),
+                "Executing <Task({class}): {}> on {}",
                 ti.task_id,
+                logical.format("%Y-%m-%d %H:%M:%S%:z")
+            ),
+        );
+        write(
+            log,
+            &format!(
+                "DAG {}, run {}, try {} of {}, on host {}",
                 ti.dag_id,
                 ti.run_id,
                 ti.try_number,
@@ -269,6 +282,13 @@ impl Worker {
                     execution_timeout: timeout,
                 };
                 let outcome = bash::run(&bash_task, log.clone(), cancel).await;
+                match &outcome {
+                    Ok(Outcome::Success { .. }) => write(log, "Command exited with return code 0"),
+                    Ok(Outcome::Skipped { exit_code }) => {
+                        write(log, &format!("Command exited with return code {exit_code}"))
+                    }
+                    _ => {}
+                }
                 return self
                     .conclude(ti, &loaded, log, outcome, Some(rendered_fields))
                     .await;
@@ -356,7 +376,6 @@ impl Worker {
                         return Ok(self.failure(ti, Some(loaded), rendered).await);
                     }
                 }
-                write(log, "Task succeeded");
                 TryEnd {
                     state: S::Success,
                     xcom,
@@ -554,6 +573,11 @@ fn python_context(ctx: &RunContext) -> serde_json::Value {
         "dag_run": {"run_id": ctx.run_id, "run_type": ctx.run_type, "conf": ctx.conf, "logical_date": iso(ld)},
         "ti": {"dag_id": ctx.dag_id, "task_id": ctx.task_id, "run_id": ctx.run_id, "try_number": ctx.try_number, "max_tries": ctx.max_tries, "map_index": ctx.map_index},
     })
+}
+
+/// Airflow's compact time in "Marking task as …" lines: `20240101T000000`.
+fn compact(t: DateTime<Utc>) -> String {
+    t.format("%Y%m%dT%H%M%S").to_string()
 }
 
 fn iso(t: DateTime<Utc>) -> String {
