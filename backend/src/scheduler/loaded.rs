@@ -172,3 +172,36 @@ impl DagCache {
         Ok(loaded)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use updraft_shared::dag::parse_dag;
+
+    fn loaded(yaml: &str) -> LoadedDag {
+        LoadedDag::new(1, parse_dag(yaml.as_bytes()).unwrap(), "d.yaml".into())
+    }
+
+    #[test]
+    fn task_settings_override_default_args() {
+        let d = loaded(
+            "dag_id: d\ndefault_args: {retries: 2, pool: p, queue: q}\ntasks:\n  - {id: a, operator: empty}\n  - {id: b, operator: empty, retries: 0, pool: other}\n",
+        );
+        assert_eq!((d.retries(0), d.pool(0), d.queue(0)), (2, "p", "q"));
+        assert_eq!((d.retries(1), d.pool(1), d.queue(1)), (0, "other", "q"));
+        assert_eq!(d.leaves, [0, 1]);
+    }
+
+    #[test]
+    fn retry_delays_follow_airflow() {
+        let d = loaded("dag_id: d\ntasks:\n  - {id: a, operator: empty}\n");
+        assert_eq!(d.retry_delay(0, 1), DEFAULT_RETRY_DELAY);
+        let d = loaded(
+            "dag_id: d\ndefault_args: {retry_delay: 10s, retry_exponential_backoff: true, max_retry_delay: 1m}\ntasks:\n  - {id: a, operator: empty}\n",
+        );
+        let secs: Vec<u64> = (1..=5).map(|t| d.retry_delay(0, t).as_secs()).collect();
+        assert_eq!(secs, [10, 20, 40, 60, 60]);
+        // A huge try number neither overflows nor panics.
+        assert_eq!(d.retry_delay(0, u32::MAX).as_secs(), 60);
+    }
+}

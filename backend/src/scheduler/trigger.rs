@@ -211,3 +211,32 @@ pub fn check_params(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use updraft_shared::dag::parse_dag;
+
+    #[test]
+    fn conf_is_checked_against_params() {
+        let dag = parse_dag(
+            b"dag_id: d\nparams:\n  n: {default: 1, type: integer, minimum: 0, maximum: 10}\n  mode: {default: a, enum: [a, b]}\n  name: {default: x, type: string, maxLength: 3}\ntasks:\n  - {id: a, operator: empty}\n",
+        )
+        .unwrap();
+        let check = |conf: serde_json::Value| {
+            check_params(&dag.params, conf.as_object().unwrap()).map_err(|e| e.to_string())
+        };
+        assert!(check(serde_json::json!({"n": 3, "mode": "b", "other": [1]})).is_ok());
+        let err = check(serde_json::json!({"n": "3"})).unwrap_err();
+        assert!(err.contains("param n: must be of type integer"), "{err}");
+        assert!(check(serde_json::json!({"n": 11}))
+            .unwrap_err()
+            .contains("at most 10"));
+        assert!(check(serde_json::json!({"mode": "c"}))
+            .unwrap_err()
+            .contains("one of"));
+        assert!(check(serde_json::json!({"name": "long"}))
+            .unwrap_err()
+            .contains("at most 3"));
+    }
+}
