@@ -2,11 +2,13 @@
 # Starts or stops a throwaway PostgreSQL server for the test suite.
 #
 #   eval "$(scripts/pg-test-server.sh start)"   # prints export lines: UPDRAFT_TEST_PG_URL, UPDRAFT_TEST_PG_DIR
+#   eval "$(scripts/pg-test-server.sh start --durable)"   # the same, with PostgreSQL's default durability
 #   scripts/pg-test-server.sh stop "$UPDRAFT_TEST_PG_DIR"
 #
-# The server lives in a fresh temp dir, listens on 127.0.0.1 only on a free port, requires a
-# random password (so tests see real credentials to keep out of logs), and is tuned for
-# speed over durability (fsync off: fine for tests, never for benchmarks).
+# The server lives in a fresh temp dir, listens on 127.0.0.1 only on a free port, and requires a
+# random password (so tests see real credentials to keep out of logs). By default it is tuned
+# for speed over durability (fsync off: fine for tests, never for benchmarks); `--durable`
+# keeps fsync, synchronous_commit and full_page_writes on, as a real deployment would.
 set -euo pipefail
 
 pg_bin() {
@@ -23,6 +25,12 @@ as_pg() {
 
 case "${1:-}" in
   start)
+    tuning="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    case "${2:-}" in
+      "") ;;
+      --durable) tuning="" ;;
+      *) echo "usage: $0 start [--durable] | stop DIR" >&2; exit 2 ;;
+    esac
     dir="$(mktemp -d /tmp/updraft-pg.XXXXXX)"
     chmod 755 "$dir"
     port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
@@ -33,7 +41,7 @@ case "${1:-}" in
       --encoding=UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
       || { cat "$dir/initdb.log" >&2; exit 1; }
     as_pg "$(pg_bin pg_ctl)" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
-      -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=400 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+      -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=400 $tuning" \
       start >/dev/null \
       || { cat "$dir/server.log" >&2; exit 1; }
     echo "export UPDRAFT_TEST_PG_URL='postgres://postgres:$password@127.0.0.1:$port/postgres'"
@@ -46,7 +54,7 @@ case "${1:-}" in
     rm -rf "$dir"
     ;;
   *)
-    echo "usage: $0 start | stop DIR" >&2
+    echo "usage: $0 start [--durable] | stop DIR" >&2
     exit 2
     ;;
 esac

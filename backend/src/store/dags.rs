@@ -168,10 +168,18 @@ async fn sync_batch(
     isolate: bool,
 ) -> Result<SyncReport, StoreError> {
     let txn = db.conn().begin().await?;
-    if db.kind() == crate::config::DatabaseKind::Postgres {
+    match db.kind() {
         // Processors of several `serve`/`scheduler` processes take turns (released at commit).
-        txn.execute_unprepared("SELECT pg_advisory_xact_lock(7570647261666702)")
-            .await?;
+        crate::config::DatabaseKind::Postgres => {
+            txn.execute_unprepared("SELECT pg_advisory_xact_lock(7570647261666702)")
+                .await?;
+        }
+        // Take SQLite's write lock before reading: a transaction that reads first cannot wait
+        // for it later (SQLITE_BUSY at once while the engine writes), one that writes first can.
+        crate::config::DatabaseKind::Sqlite => {
+            txn.execute_unprepared("UPDATE dag SET dag_id = dag_id WHERE 0 = 1")
+                .await?;
+        }
     }
     let now = Utc::now();
     let mut report = SyncReport::default();

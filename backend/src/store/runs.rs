@@ -58,19 +58,9 @@ pub async fn create_run(
     new: NewRun,
 ) -> Result<dag_run::Model, CreateRunError> {
     let dag_id = dag.dag.dag_id.clone();
+    // Insert first (a unique violation means a duplicate): on SQLite a transaction that
+    // writes first waits for the write lock instead of failing with SQLITE_BUSY.
     let txn = db.conn().begin().await?;
-    let exists = dag_run::Entity::find()
-        .filter(dag_run::Column::DagId.eq(&dag_id))
-        .filter(dag_run::Column::RunId.eq(&new.run_id))
-        .one(&txn)
-        .await?
-        .is_some();
-    if exists {
-        return Err(CreateRunError::Duplicate {
-            dag_id,
-            run_id: new.run_id,
-        });
-    }
     let now = Utc::now();
     let conf = serde_json::Value::Object(new.conf).to_string();
     let running = new.state == DagRunState::Running;
@@ -450,9 +440,22 @@ pub async fn claim(
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
 ) -> Result<Vec<task_instance::Model>, StoreError> {
-    let (backend, lock) = match db.kind() {
-        DatabaseKind::Postgres => (DatabaseBackend::Postgres, " FOR UPDATE SKIP LOCKED"),
-        DatabaseKind::Sqlite => (DatabaseBackend::Sqlite, ""),
+    if matches!(filter, QueueFilter::Only(queues) if queues.is_empty()) {
+        return Ok(Vec::new());
+    }
+    // The start time is the database's clock when the claim happens: a claim that waited for
+    // a lock must not start before the upstream task it waited for ended.
+    let (backend, lock, clock) = match db.kind() {
+        DatabaseKind::Postgres => (
+            DatabaseBackend::Postgres,
+            " FOR UPDATE SKIP LOCKED",
+            "clock_timestamp()",
+        ),
+        DatabaseKind::Sqlite => (
+            DatabaseBackend::Sqlite,
+            "",
+            "strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')",
+        ),
     };
     let mut values: Vec<sea_orm::Value> = vec![
         now.into(),
@@ -476,7 +479,7 @@ pub async fn claim(
         }
     };
     let sql = format!(
-        "UPDATE task_instance SET state = 'running', start_date = $1, end_date = NULL, \
+        "UPDATE task_instance SET state = 'running', start_date = {clock}, end_date = NULL, \
          duration = NULL, hostname = $2, lease_owner = $3, lease_expires_at = $4, updated_at = $1 \
          WHERE id IN (SELECT id FROM task_instance WHERE state = 'queued' AND {queue_cond} \
          ORDER BY priority_weight DESC, queued_dttm, id LIMIT $5{lock}) AND state = 'queued' \
@@ -489,19 +492,26 @@ pub async fn claim(
     Ok(rows)
 }
 
-/// Extends the leases of `owner`'s running task instances; returns the ids it still holds.
+/// Extends the leases of `running` (this worker's tries in progress); returns the ids the
+/// worker still holds.
 pub async fn renew_leases(
     db: &Db,
     owner: i64,
+    running: &[i64],
     lease_until: DateTime<Utc>,
 ) -> Result<Vec<i64>, StoreError> {
     use task_instance::Column as C;
-    task_instance::Entity::update_many()
-        .col_expr(C::LeaseExpiresAt, Expr::value(lease_until))
-        .filter(C::LeaseOwner.eq(owner))
-        .filter(C::State.eq(TaskInstanceState::Running.as_str()))
-        .exec(db.conn())
-        .await?;
+    // Only tries still running here: a try whose end could not be recorded must not keep
+    // its lease, so that it expires and the scheduler retries the task.
+    for chunk in running.chunks(CHUNK) {
+        task_instance::Entity::update_many()
+            .col_expr(C::LeaseExpiresAt, Expr::value(lease_until))
+            .filter(C::Id.is_in(chunk.iter().copied()))
+            .filter(C::LeaseOwner.eq(owner))
+            .filter(C::State.eq(TaskInstanceState::Running.as_str()))
+            .exec(db.conn())
+            .await?;
+    }
     let held: Vec<i64> = task_instance::Entity::find()
         .select_only()
         .column(C::Id)
@@ -533,22 +543,11 @@ pub struct FinishTry {
 pub async fn finish_try(db: &Db, f: &FinishTry) -> Result<bool, StoreError> {
     use task_instance::Column as C;
     let txn = db.conn().begin().await?;
-    let Some(ti) = task_instance::Entity::find_by_id(f.ti_id).one(&txn).await? else {
-        return Ok(false);
-    };
-    if ti.state.as_deref() != Some(TaskInstanceState::Running.as_str())
-        || (f.owner.is_some() && ti.lease_owner != f.owner)
-    {
-        return Ok(false);
-    }
-    let duration = ti
-        .start_date
-        .map(|s| (f.end_date - s).num_microseconds().unwrap_or(0) as f64 / 1e6);
-    let rendered = f.rendered_fields.clone().or(ti.rendered_fields.clone());
+    // The guarded write comes first: on SQLite a transaction that reads before it writes
+    // cannot wait for the write lock (SQLITE_BUSY at once), one that writes first can.
     let mut update = task_instance::Entity::update_many()
         .col_expr(C::State, Expr::value(f.state.as_str()))
         .col_expr(C::EndDate, Expr::value(f.end_date))
-        .col_expr(C::Duration, Expr::value(duration))
         .col_expr(C::NextRetryAt, Expr::value(f.next_retry_at))
         .col_expr(C::LeaseOwner, Expr::value(Option::<i64>::None))
         .col_expr(
@@ -557,13 +556,30 @@ pub async fn finish_try(db: &Db, f: &FinishTry) -> Result<bool, StoreError> {
         )
         .col_expr(C::UpdatedAt, Expr::value(f.end_date));
     if f.rendered_fields.is_some() {
-        update = update.col_expr(C::RenderedFields, Expr::value(rendered.clone()));
+        update = update.col_expr(C::RenderedFields, Expr::value(f.rendered_fields.clone()));
     }
-    update
+    let mut update = update
         .filter(C::Id.eq(f.ti_id))
-        .filter(C::State.eq(TaskInstanceState::Running.as_str()))
+        .filter(C::State.eq(TaskInstanceState::Running.as_str()));
+    if let Some(owner) = f.owner {
+        update = update.filter(C::LeaseOwner.eq(owner));
+    }
+    if update.exec(&txn).await?.rows_affected == 0 {
+        // Not this owner's running try any more (lease expired, state changed by hand).
+        return Ok(false);
+    }
+    let Some(ti) = task_instance::Entity::find_by_id(f.ti_id).one(&txn).await? else {
+        return Ok(false);
+    };
+    let duration = ti
+        .start_date
+        .map(|s| (f.end_date - s).num_microseconds().unwrap_or(0) as f64 / 1e6);
+    task_instance::Entity::update_many()
+        .col_expr(C::Duration, Expr::value(duration))
+        .filter(C::Id.eq(f.ti_id))
         .exec(&txn)
         .await?;
+    let rendered = ti.rendered_fields.clone();
     let history = task_instance_history::ActiveModel {
         task_instance_id: Set(ti.id),
         dag_run_id: Set(ti.dag_run_id),

@@ -145,13 +145,14 @@ impl Worker {
             match runs::renew_leases(
                 &self.db,
                 self.job_id,
+                &mine,
                 now + lease(self.options.lease_timeout),
             )
             .await
             {
                 Ok(held) => {
-                    for id in mine.into_iter().filter(|id| !held.contains(id)) {
-                        self.signals.stop(id);
+                    for id in mine.iter().filter(|id| !held.contains(id)) {
+                        self.signals.stop(*id);
                     }
                 }
                 Err(e) => tracing::warn!("renewing task leases failed: {e}"),
