@@ -15,6 +15,7 @@ pub mod server;
 pub mod store;
 pub mod telemetry;
 pub mod templating;
+pub mod timefmt;
 pub mod ui;
 pub mod worker;
 

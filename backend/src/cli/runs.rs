@@ -21,6 +21,7 @@ use crate::scheduler::trigger::{self, TriggerError, TriggerRequest};
 use crate::store::entities::{dag_run, task_instance};
 use crate::store::job::{self, JobType};
 use crate::store::{runs, Db};
+use crate::timefmt::iso;
 
 #[derive(Debug, Args)]
 pub struct TriggerArgs {
@@ -175,7 +176,12 @@ async fn trigger_cmd(config: &Config, args: TriggerArgs) -> Result<(), Failure> 
         return Ok(());
     }
     let started = std::time::Instant::now();
-    let mut warned = false;
+    let beat = job::latest_heartbeat(&db, JobType::Scheduler).await?;
+    let threshold = chrono::Duration::from_std(config.settings.scheduler.health_check_threshold)
+        .unwrap_or_default();
+    if beat.is_none_or(|b| Utc::now() - b > threshold) {
+        eprintln!("warning: no scheduler is running on this database: start `updraft serve` to run the DAG");
+    }
     loop {
         tokio::time::sleep(Duration::from_millis(200)).await;
         let now = dag_run::Entity::find_by_id(run.id)
@@ -195,16 +201,6 @@ async fn trigger_cmd(config: &Config, args: TriggerArgs) -> Result<(), Failure> 
             } else {
                 Err(Failure::Failed(format!("the run ended {}", now.state)))
             };
-        }
-        if !warned && started.elapsed() > Duration::from_secs(5) {
-            let beat = job::latest_heartbeat(&db, JobType::Scheduler).await?;
-            let threshold =
-                chrono::Duration::from_std(config.settings.scheduler.health_check_threshold)
-                    .unwrap_or_default();
-            if beat.is_none_or(|b| Utc::now() - b > threshold) {
-                eprintln!("warning: no scheduler is running on this database: start `updraft serve` to run the DAG");
-                warned = true;
-            }
         }
         if args.timeout.is_some_and(|t| started.elapsed() > t) {
             return Err(Failure::Failed(format!(
@@ -238,7 +234,7 @@ async fn test_dag(config: &Config, args: TestArgs) -> Result<(), Failure> {
     let conf = parse_conf(args.conf.as_deref())?;
     let db = open(config).await?;
     let cache = DagCache::default();
-    let logical_date = args.logical_date.unwrap_or_else(Utc::now);
+    let logical_date = args.logical_date.unwrap_or_else(crate::timefmt::now);
     let req = || TriggerRequest {
         logical_date: Some(logical_date),
         conf: conf.clone(),
@@ -327,7 +323,7 @@ pub async fn tasks(config: Config, cmd: TasksCommand) -> Result<(), Failure> {
         &config,
         &dag_id,
         &task_id,
-        logical_date.unwrap_or_else(Utc::now),
+        logical_date.unwrap_or_else(crate::timefmt::now),
     )
     .await
     .map_err(Failure::Failed)?;
@@ -336,8 +332,4 @@ pub async fn tasks(config: Config, cmd: TasksCommand) -> Result<(), Failure> {
         TaskInstanceState::Success | TaskInstanceState::Skipped => Ok(()),
         other => Err(Failure::Failed(format!("the task ended {other}"))),
     }
-}
-
-fn iso(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false)
 }

@@ -54,9 +54,16 @@ pub async fn run(
     };
     Ok(match status.code() {
         Some(0) => Outcome::Success {
-            return_value: last_line
-                .filter(|_| task.do_xcom_push)
-                .map(serde_json::Value::String),
+            // Airflow pushes the last line right-stripped, and "" when there was no output.
+            return_value: task.do_xcom_push.then(|| {
+                serde_json::Value::String(
+                    last_line
+                        .as_deref()
+                        .unwrap_or_default()
+                        .trim_end()
+                        .to_string(),
+                )
+            }),
         },
         Some(code) if task.skip_on_exit_code.contains(&code) => {
             Outcome::Skipped { exit_code: code }

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use updraft_shared::dag::{Dag, WeightRule};
 use updraft_shared::state::DagRunType;
 
@@ -126,11 +126,7 @@ impl TaskGraph {
 
 /// Airflow's run id: `scheduled__2024-01-01T00:00:00+00:00`.
 pub fn run_id(kind: DagRunType, logical_date: DateTime<Utc>) -> String {
-    format!(
-        "{}__{}",
-        kind.as_str(),
-        logical_date.to_rfc3339_opts(SecondsFormat::AutoSi, false)
-    )
+    format!("{}__{}", kind.as_str(), crate::timefmt::iso(logical_date))
 }
 
 #[cfg(test)]

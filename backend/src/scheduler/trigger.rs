@@ -75,8 +75,7 @@ pub async fn trigger(
         }
     };
     check_params(&loaded.dag.params, &conf)?;
-    let now = Utc::now();
-    let run_after = req.logical_date.unwrap_or(now);
+    let run_after = req.logical_date.unwrap_or_else(crate::timefmt::now);
     let interval = match req.data_interval {
         Some(i) => i,
         None => match &loaded.timetable {

@@ -26,7 +26,7 @@ use std::collections::HashMap;
 use std::fmt::{self, Write as _};
 use std::sync::Arc;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use minijinja::value::Value;
 use minijinja::{Environment, Error, UndefinedBehavior};
 
@@ -116,7 +116,7 @@ pub struct RunContext {
 
 /// Airflow's `ts`: ISO 8601 with the offset, no fraction when there is none.
 fn iso(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::AutoSi, false)
+    crate::timefmt::iso(t)
 }
 
 impl RunContext {

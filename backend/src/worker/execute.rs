@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use sea_orm::EntityTrait;
 use tokio_util::sync::CancellationToken;
 use updraft_shared::dag::Operator;
@@ -19,6 +19,7 @@ use crate::store::entities::{connection, dag_run, task_instance, variable};
 use crate::store::runs::{self, FinishTry};
 use crate::store::StoreError;
 use crate::templating::{self, Lookups, RunContext};
+use crate::timefmt::iso;
 
 /// How a try ended, before it is recorded.
 pub struct TryEnd {
@@ -578,10 +579,6 @@ fn python_context(ctx: &RunContext) -> serde_json::Value {
 /// Airflow's compact time in "Marking task as …" lines: `20240101T000000`.
 fn compact(t: DateTime<Utc>) -> String {
     t.format("%Y%m%dT%H%M%S").to_string()
-}
-
-fn iso(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::AutoSi, false)
 }
 
 fn write(log: &Arc<Mutex<TaskLog>>, line: &str) {
