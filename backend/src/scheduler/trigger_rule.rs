@@ -80,14 +80,16 @@ pub fn evaluate(rule: TriggerRule, up: UpstreamStates) -> Decision {
             }
         }
         R::AllDoneMinOneSuccess => {
-            if !done {
+            // Airflow: a skipped upstream decides at once (skipped); otherwise all must be
+            // done with at least one success.
+            if up.skipped > 0 {
+                Skip
+            } else if !done {
                 Wait
             } else if up.success > 0 {
                 Run
-            } else if up.any_failed() {
-                UpstreamFailed
             } else {
-                Skip
+                UpstreamFailed
             }
         }
         R::AllSkipped => {
@@ -243,8 +245,11 @@ mod tests {
             &[
                 (up(2, 1, 0, 0, 0), Wait),
                 (up(2, 1, 0, 1, 0), Run),
-                (up(2, 1, 1, 0, 0), Run),
-                (up(2, 0, 1, 1, 0), UpstreamFailed),
+                (up(2, 0, 0, 1, 1), UpstreamFailed),
+                // Any skipped upstream skips it at once, as in Airflow (apache/airflow#59925).
+                (up(2, 1, 1, 0, 0), Skip),
+                (up(2, 0, 1, 1, 0), Skip),
+                (up(3, 0, 1, 0, 0), Skip),
                 (up(2, 0, 2, 0, 0), Skip),
             ],
         );

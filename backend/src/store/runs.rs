@@ -589,7 +589,16 @@ pub async fn finish_try(db: &Db, f: &FinishTry) -> Result<bool, StoreError> {
         map_index: Set(ti.map_index),
         try_number: Set(ti.try_number),
         max_tries: Set(ti.max_tries),
-        state: Set(Some(f.state.as_str().into())),
+        // As Airflow's history: a try that will be retried is recorded as failed.
+        state: Set(Some(
+            if f.state.is_finished() {
+                f.state
+            } else {
+                TaskInstanceState::Failed
+            }
+            .as_str()
+            .into(),
+        )),
         start_date: Set(ti.start_date),
         end_date: Set(Some(f.end_date)),
         duration: Set(duration),
