@@ -12,16 +12,12 @@ use chrono::{DateTime, Utc};
 use sea_orm::prelude::Expr;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{json, Value};
-use updraft::store::dags::{self, dag};
 use updraft::store::entities::{dag_run, slot_pool, task_instance, task_instance_history};
 use updraft::store::job::{self, JobType};
 
 use crate::db_test;
+use crate::engine_helpers::*;
 use crate::helpers::*;
-
-/// How long a test waits for something the engine should do in well under a second: only
-/// a failing test (or a very loaded machine) gets anywhere near it.
-const PATIENCE: Duration = Duration::from_secs(60);
 
 /// Two timestamps written by different steps of the engine may be a few milliseconds "early"
 /// relative to the rule they obey (a retry's due time is computed just before its try's
@@ -32,119 +28,8 @@ const CLOCK_SLACK: chrono::Duration = chrono::Duration::milliseconds(100);
 // Helpers
 // ---------------------------------------------------------------------------------------
 
-/// Writes `$dags_folder/{dag_id}.yaml` and waits until the DAG processor has registered it
-/// (what the trigger endpoint needs to stop answering 404).
-async fn write_dag(app: &TestApp, dag_id: &str, yaml: &str) {
-    let file = app.config.dags_folder.join(format!("{dag_id}.yaml"));
-    std::fs::write(&file, yaml).expect("write the DAG file");
-    let started = Instant::now();
-    loop {
-        let row = dag::Entity::find_by_id(dag_id.to_string())
-            .one(app.db.conn())
-            .await
-            .expect("read the dag table");
-        if row.is_some_and(|d| !d.is_stale && d.current_version_id.is_some()) {
-            return;
-        }
-        if started.elapsed() > PATIENCE {
-            let errors = dags::import_errors(&app.db).await.unwrap_or_default();
-            panic!("DAG {dag_id} was not registered; import errors: {errors:?}\n{yaml}");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Triggers a run (`POST /dags/{dag_id}/dagRuns` with `body`) and returns its run id.
-async fn trigger(app: &TestApp, dag_id: &str, body: Value) -> String {
-    let started = Instant::now();
-    loop {
-        let res = app
-            .client
-            .post(app.url(&format!("/api/v2/dags/{dag_id}/dagRuns")))
-            .json(&body)
-            .send()
-            .await
-            .expect("request sent");
-        let status = res.status().as_u16();
-        let answer: Value = res.json().await.expect("JSON body");
-        match status {
-            200 => {
-                return answer["dag_run_id"]
-                    .as_str()
-                    .expect("the run has a run id")
-                    .to_string()
-            }
-            // The DAG processor has not seen the file yet.
-            404 if started.elapsed() < PATIENCE => {
-                tokio::time::sleep(Duration::from_millis(50)).await
-            }
-            _ => panic!("triggering {dag_id} with {body} answered {status}: {answer}"),
-        }
-    }
-}
-
-/// A run id in a URL path (run ids hold `+` and `:`).
-fn encode(segment: &str) -> String {
-    segment
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
-fn run_path(dag_id: &str, run_id: &str) -> String {
-    format!("/api/v2/dags/{dag_id}/dagRuns/{}", encode(run_id))
-}
-
-async fn get_run(app: &TestApp, dag_id: &str, run_id: &str) -> Value {
-    let (status, run) = app.get_json(&run_path(dag_id, run_id)).await;
-    assert_eq!(status, 200, "{run}");
-    run
-}
-
-/// Waits for the run to end and returns it as the API shows it.
-async fn wait_run(app: &TestApp, dag_id: &str, run_id: &str) -> Value {
-    let started = Instant::now();
-    loop {
-        let run = get_run(app, dag_id, run_id).await;
-        if matches!(run["state"].as_str(), Some("success" | "failed")) {
-            return run;
-        }
-        if started.elapsed() > PATIENCE {
-            let states: Vec<String> = tis(app, dag_id, run_id)
-                .await
-                .iter()
-                .map(|(task, ti)| format!("{task}: {} (try {})", state(ti), ti["try_number"]))
-                .collect();
-            panic!(
-                "run {run_id} of {dag_id} did not finish: {run}\n{}",
-                states.join("\n")
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// The run's task instances as the API shows them, by task id.
-async fn tis(app: &TestApp, dag_id: &str, run_id: &str) -> BTreeMap<String, Value> {
-    let path = format!("{}/taskInstances", run_path(dag_id, run_id));
-    let (status, body) = app.get_json(&path).await;
-    assert_eq!(status, 200, "{body}");
-    body["task_instances"]
-        .as_array()
-        .expect("task_instances is a list")
-        .iter()
-        .map(|ti| (ti["task_id"].as_str().unwrap().to_string(), ti.clone()))
-        .collect()
-}
-
 /// Polls the run's task instances until `done` holds for them.
-async fn wait_tis(
+async fn wait_task_instances(
     app: &TestApp,
     dag_id: &str,
     run_id: &str,
@@ -153,7 +38,7 @@ async fn wait_tis(
 ) -> BTreeMap<String, Value> {
     let started = Instant::now();
     loop {
-        let tis = tis(app, dag_id, run_id).await;
+        let tis = task_instances(app, dag_id, run_id).await;
         if done(&tis) {
             return tis;
         }
@@ -162,10 +47,6 @@ async fn wait_tis(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-fn state(ti: &Value) -> &str {
-    ti["state"].as_str().unwrap_or("null")
 }
 
 fn is_finished(ti: &Value) -> bool {
@@ -177,12 +58,9 @@ fn is_finished(ti: &Value) -> bool {
 
 /// A timestamp field of an API answer.
 fn time(v: &Value, field: &str) -> DateTime<Utc> {
-    let text = v[field]
+    utc(v[field]
         .as_str()
-        .unwrap_or_else(|| panic!("{field} is set: {v}"));
-    DateTime::parse_from_rfc3339(text)
-        .unwrap_or_else(|e| panic!("{field} = {text}: {e}"))
-        .with_timezone(&Utc)
+        .unwrap_or_else(|| panic!("{field} is set: {v}")))
 }
 
 /// The finished tries of a task in its (only) run, oldest first.
@@ -350,9 +228,9 @@ db_test!(
     |backend| async move {
         let app = spawn_app(backend).await;
         write_dag(&app, "trigger_rules", &trigger_rules_dag()).await;
-        let run_id = trigger(&app, "trigger_rules", json!({})).await;
-        let run = wait_run(&app, "trigger_rules", &run_id).await;
-        let tis = tis(&app, "trigger_rules", &run_id).await;
+        let run_id = run_id_of(&trigger(&app, "trigger_rules", json!({})).await);
+        let run = wait_for_run(&app, "trigger_rules", &run_id).await;
+        let tis = task_instances(&app, "trigger_rules", &run_id).await;
 
         let mut wrong = Vec::new();
         let mut check = |task: &str, want: &str| {
@@ -399,9 +277,9 @@ db_test!(
              \x20 - {{id: after_skip, operator: empty, depends_on: [skip]}}\n"
         );
         write_dag(&app, "leaves", &yaml).await;
-        let run_id = trigger(&app, "leaves", json!({})).await;
-        let run = wait_run(&app, "leaves", &run_id).await;
-        let tis = tis(&app, "leaves", &run_id).await;
+        let run_id = run_id_of(&trigger(&app, "leaves", json!({})).await);
+        let run = wait_for_run(&app, "leaves", &run_id).await;
+        let tis = task_instances(&app, "leaves", &run_id).await;
         assert_eq!(state(&tis["bad"]), "failed");
         assert_eq!(state(&tis["handle_failure"]), "success");
         assert_eq!(state(&tis["after_skip"]), "skipped");
@@ -420,9 +298,9 @@ db_test!(
              \x20 - {{id: after_bad_and_skip, operator: empty, depends_on: [bad, skip], trigger_rule: all_done_min_one_success}}\n"
         );
         write_dag(&app, "min_one_success", &yaml).await;
-        let run_id = trigger(&app, "min_one_success", json!({})).await;
-        wait_run(&app, "min_one_success", &run_id).await;
-        let tis = tis(&app, "min_one_success", &run_id).await;
+        let run_id = run_id_of(&trigger(&app, "min_one_success", json!({})).await);
+        wait_for_run(&app, "min_one_success", &run_id).await;
+        let tis = task_instances(&app, "min_one_success", &run_id).await;
         // Airflow (3.1+, trigger_rule_dep.py): "if skipped > 0: new_state = SKIPPED", before
         // looking at successes or failures; apache/airflow#59954 confirms this is intended.
         assert_eq!(state(&tis["after_ok_and_skip"]), "skipped");
@@ -462,9 +340,9 @@ tasks:
             m = marker.display()
         );
         write_dag(&app, "retries", &yaml).await;
-        let run_id = trigger(&app, "retries", json!({})).await;
-        let run = wait_run(&app, "retries", &run_id).await;
-        let tis = tis(&app, "retries", &run_id).await;
+        let run_id = run_id_of(&trigger(&app, "retries", json!({})).await);
+        let run = wait_for_run(&app, "retries", &run_id).await;
+        let tis = task_instances(&app, "retries", &run_id).await;
 
         // retries: 2 → three tries, the last one failed.
         let ti = &tis["backoff"];
@@ -535,12 +413,12 @@ tasks:
             pidfile.display()
         );
         write_dag(&app, "timeout", &yaml).await;
-        let run_id = trigger(&app, "timeout", json!({})).await;
+        let run_id = run_id_of(&trigger(&app, "timeout", json!({})).await);
         let pid = read_pid(&pidfile).await;
         assert!(alive(pid), "the background sleep runs");
-        let run = wait_run(&app, "timeout", &run_id).await;
+        let run = wait_for_run(&app, "timeout", &run_id).await;
         assert_eq!(run["state"], "failed", "{run}");
-        let ti = &tis(&app, "timeout", &run_id).await["slow"];
+        let ti = &task_instances(&app, "timeout", &run_id).await["slow"];
         assert_eq!(state(ti), "failed", "{ti}");
         assert_eq!(ti["try_number"], 1, "{ti}");
         // Killed after about 1 s (SIGTERM, SIGKILL after a grace period), not after 300 s.
@@ -549,12 +427,8 @@ tasks:
         assert!(took < chrono::Duration::seconds(30), "{ti}");
         assert_killed(pid, "the task's background child after execution_timeout").await;
 
-        let log = app.home.path().join(format!(
-            "logs/dag_id=timeout/run_id={run_id}/task_id=slow/attempt=1.log"
-        ));
-        let text =
-            std::fs::read_to_string(&log).unwrap_or_else(|e| panic!("read {}: {e}", log.display()));
-        assert!(text.contains("execution_timeout"), "{text}");
+        let log = task_log(&app, "timeout", &run_id, "slow", 1);
+        assert!(log.contains("execution_timeout"), "{log}");
     }
 );
 
@@ -588,9 +462,9 @@ tasks:
   - {id: big, operator: bash, priority_weight: 10, pool_slots: 2, with: {bash_command: "true"}}
 "#;
         write_dag(&app, "pooled", yaml).await;
-        let run_id = trigger(&app, "pooled", json!({})).await;
+        let run_id = run_id_of(&trigger(&app, "pooled", json!({})).await);
         let weighted = ["w1", "w2", "w3", "w4"];
-        let all = wait_tis(
+        let all = wait_task_instances(
             &app,
             "pooled",
             &run_id,
@@ -626,7 +500,7 @@ tasks:
         // `big` needs 2 slots of a 1-slot pool: it waits `scheduled` for good, and did not
         // hold back the others although its priority is the highest.
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let big = &tis(&app, "pooled", &run_id).await["big"];
+        let big = &task_instances(&app, "pooled", &run_id).await["big"];
         assert_eq!(state(big), "scheduled", "{big}");
         assert!(big["start_date"].is_null(), "{big}");
         let run = get_run(&app, "pooled", &run_id).await;
@@ -655,14 +529,9 @@ tasks:
         // Triggered out of order: they run by logical date.
         for day in ["2024-01-03", "2024-01-01", "2024-01-02"] {
             let body = json!({"logical_date": format!("{day}T00:00:00Z")});
-            run_ids.push(trigger(&app, "one_run_at_a_time", body).await);
+            run_ids.push(run_id_of(&trigger(&app, "one_run_at_a_time", body).await));
         }
-        assert!(
-            updraft::store::runs::set_paused(&app.db, "one_run_at_a_time", false)
-                .await
-                .expect("unpause")
-        );
-        app.engine.signals.wake_scheduler();
+        unpause(&app, "one_run_at_a_time").await;
 
         // Watch the runs in consistent snapshots (one query) until all have ended.
         let started = Instant::now();
@@ -729,10 +598,10 @@ db_test!(
             ));
         }
         write_dag(&app, "two_at_a_time", &yaml).await;
-        let run_id = trigger(&app, "two_at_a_time", json!({})).await;
-        let run = wait_run(&app, "two_at_a_time", &run_id).await;
+        let run_id = run_id_of(&trigger(&app, "two_at_a_time", json!({})).await);
+        let run = wait_for_run(&app, "two_at_a_time", &run_id).await;
         assert_eq!(run["state"], "success", "{run}");
-        let tis = tis(&app, "two_at_a_time", &run_id).await;
+        let tis = task_instances(&app, "two_at_a_time", &run_id).await;
         assert_eq!(tis.len(), 6);
         assert!(tis.values().all(|ti| state(ti) == "success"), "{tis:#?}");
         let overlap = max_overlap(&intervals(&tis));
@@ -774,16 +643,18 @@ db_test!(
         let d2 = "2024-01-02T00:00:00Z";
 
         // `a` fails at D1 ...
-        let first = trigger(
-            &app,
-            "past_failed",
-            json!({"logical_date": d1, "conf": {"fail": "yes"}}),
-        )
-        .await;
-        let run = wait_run(&app, "past_failed", &first).await;
+        let first = run_id_of(
+            &trigger(
+                &app,
+                "past_failed",
+                json!({"logical_date": d1, "conf": {"fail": "yes"}}),
+            )
+            .await,
+        );
+        let run = wait_for_run(&app, "past_failed", &first).await;
         assert_eq!(run["state"], "failed", "{run}");
         // ... so at D2 it does not start, while the run goes on.
-        let second = trigger(&app, "past_failed", json!({"logical_date": d2})).await;
+        let second = run_id_of(&trigger(&app, "past_failed", json!({"logical_date": d2})).await);
         let started = Instant::now();
         while get_run(&app, "past_failed", &second).await["state"] != "running" {
             assert!(started.elapsed() < PATIENCE, "the D2 run never started");
@@ -791,7 +662,7 @@ db_test!(
         }
         let watched = Instant::now();
         while watched.elapsed() < Duration::from_millis(1500) {
-            let a = &tis(&app, "past_failed", &second).await["a"];
+            let a = &task_instances(&app, "past_failed", &second).await["a"];
             assert!(a["state"].is_null(), "a ran although it failed before: {a}");
             let run = get_run(&app, "past_failed", &second).await;
             assert_eq!(run["state"], "running", "{run}");
@@ -799,13 +670,13 @@ db_test!(
         }
 
         // Where `a` succeeded at D1, it runs at D2.
-        let first = trigger(&app, "past_succeeded", json!({"logical_date": d1})).await;
-        let run = wait_run(&app, "past_succeeded", &first).await;
+        let first = run_id_of(&trigger(&app, "past_succeeded", json!({"logical_date": d1})).await);
+        let run = wait_for_run(&app, "past_succeeded", &first).await;
         assert_eq!(run["state"], "success", "{run}");
-        let second = trigger(&app, "past_succeeded", json!({"logical_date": d2})).await;
-        let run = wait_run(&app, "past_succeeded", &second).await;
+        let second = run_id_of(&trigger(&app, "past_succeeded", json!({"logical_date": d2})).await);
+        let run = wait_for_run(&app, "past_succeeded", &second).await;
         assert_eq!(run["state"], "success", "{run}");
-        let a = &tis(&app, "past_succeeded", &second).await["a"];
+        let a = &task_instances(&app, "past_succeeded", &second).await["a"];
         assert_eq!(state(a), "success", "{a}");
     }
 );
@@ -832,15 +703,15 @@ tasks:
             pidfile.display()
         );
         write_dag(&app, "run_timeout", &yaml).await;
-        let run_id = trigger(&app, "run_timeout", json!({})).await;
+        let run_id = run_id_of(&trigger(&app, "run_timeout", json!({})).await);
         let pid = read_pid(&pidfile).await;
-        let run = wait_run(&app, "run_timeout", &run_id).await;
+        let run = wait_for_run(&app, "run_timeout", &run_id).await;
         assert_eq!(run["state"], "failed", "{run}");
         // Ended by the 1 s timeout, not by the 30 s sleep.
         let took = time(&run, "end_date") - time(&run, "start_date");
         assert!(took >= chrono::Duration::seconds(1) - CLOCK_SLACK, "{run}");
         assert!(took < chrono::Duration::seconds(20), "{run}");
-        let ti = &tis(&app, "run_timeout", &run_id).await["long"];
+        let ti = &task_instances(&app, "run_timeout", &run_id).await["long"];
         assert_eq!(state(ti), "skipped", "{ti}");
         assert_killed(pid, "the task's child after dagrun_timeout").await;
     }
@@ -860,7 +731,7 @@ tasks:
   - {id: work, operator: bash, with: {bash_command: "true"}}
 "#;
         write_dag(&app, "paused", yaml).await;
-        let run_id = trigger(&app, "paused", json!({})).await;
+        let run_id = run_id_of(&trigger(&app, "paused", json!({})).await);
         let watched = Instant::now();
         while watched.elapsed() < Duration::from_secs(1) {
             let run = get_run(&app, "paused", &run_id).await;
@@ -868,14 +739,11 @@ tasks:
             assert!(run["start_date"].is_null(), "{run}");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let work = &tis(&app, "paused", &run_id).await["work"];
+        let work = &task_instances(&app, "paused", &run_id).await["work"];
         assert!(work["state"].is_null(), "{work}");
 
-        assert!(updraft::store::runs::set_paused(&app.db, "paused", false)
-            .await
-            .expect("unpause"));
-        app.engine.signals.wake_scheduler();
-        let run = wait_run(&app, "paused", &run_id).await;
+        unpause(&app, "paused").await;
+        let run = wait_for_run(&app, "paused", &run_id).await;
         assert_eq!(run["state"], "success", "{run}");
     }
 );
@@ -937,14 +805,11 @@ db_test!(
         let mut run_ids = Vec::new();
         for day in ["2024-01-01", "2024-01-02"] {
             let body = json!({"logical_date": format!("{day}T00:00:00Z")});
-            run_ids.push(trigger(&app, "wide", body).await);
+            run_ids.push(run_id_of(&trigger(&app, "wide", body).await));
         }
-        assert!(updraft::store::runs::set_paused(&app.db, "wide", false)
-            .await
-            .expect("unpause"));
-        app.engine.signals.wake_scheduler();
+        unpause(&app, "wide").await;
         for run_id in &run_ids {
-            let run = wait_run(&app, "wide", run_id).await;
+            let run = wait_for_run(&app, "wide", run_id).await;
             assert_eq!(run["state"], "success", "{run}");
         }
     }
@@ -962,7 +827,7 @@ tasks:
   - {id: a, operator: bash, with: {bash_command: "true"}}
 "#;
         write_dag(&app, "orphan", yaml).await;
-        let run_id = trigger(&app, "orphan", json!({})).await;
+        let run_id = run_id_of(&trigger(&app, "orphan", json!({})).await);
 
         // What the worker leaves behind when it cannot record the end of a try: the process
         // is gone, the row still says `running` under the worker's lease.
@@ -997,12 +862,12 @@ tasks:
 
         // Airflow fails a task instance whose heartbeats stopped (a zombie); without retries
         // left it ends failed, and so does its run.
-        let ti = wait_tis(&app, "orphan", &run_id, "the zombie to be failed", |tis| {
+        let ti = wait_task_instances(&app, "orphan", &run_id, "the zombie to be failed", |tis| {
             state(&tis["a"]) != "running"
         })
         .await;
         assert_eq!(state(&ti["a"]), "failed", "{}", ti["a"]);
-        let run = wait_run(&app, "orphan", &run_id).await;
+        let run = wait_for_run(&app, "orphan", &run_id).await;
         assert_eq!(run["state"], "failed", "{run}");
     }
 );

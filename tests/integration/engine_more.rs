@@ -1,7 +1,7 @@
 //! The engine end to end: templates, XCom, python, paused DAGs, versions, catchup, and the run commands of the CLI.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -12,107 +12,11 @@ use updraft::store::dags::{dag, dag_version};
 use updraft::store::entities::{connection, dag_run, task_instance, variable, xcom};
 
 use crate::db_test;
+use crate::engine_helpers::*;
 use crate::helpers::*;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-/// Generous: the suite runs in parallel on small machines.
-const LIMIT: Duration = Duration::from_secs(60);
-
-/// Writes a DAG file whole (a temporary name first, so the processor never reads half of it).
-fn write_dag(dir: &Path, file: &str, yaml: &str) {
-    let path = dir.join(file);
-    std::fs::create_dir_all(path.parent().expect("a DAG file has a folder")).unwrap();
-    let tmp = dir.join(format!(".{file}.tmp"));
-    std::fs::write(&tmp, yaml).unwrap();
-    std::fs::rename(&tmp, &path).unwrap();
-}
-
-/// A run id as one path segment (they hold `+` and `:`).
-fn enc(segment: &str) -> String {
-    segment
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
-/// Triggers a run, waiting for the DAG processor to know the DAG (404 until then).
-async fn trigger(app: &TestApp, dag_id: &str, body: Value) -> Value {
-    let deadline = Instant::now() + LIMIT;
-    loop {
-        let res = app
-            .client
-            .post(app.url(&format!("/api/v2/dags/{dag_id}/dagRuns")))
-            .json(&body)
-            .send()
-            .await
-            .expect("request sent");
-        let status = res.status().as_u16();
-        let answer: Value = res.json().await.unwrap_or(Value::Null);
-        match status {
-            200 => return answer,
-            404 if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(100)).await
-            }
-            _ => panic!("triggering {dag_id}: HTTP {status}: {answer}"),
-        }
-    }
-}
-
-fn run_path(dag_id: &str, run_id: &str) -> String {
-    format!("/api/v2/dags/{dag_id}/dagRuns/{}", enc(run_id))
-}
-
-/// Polls the run until it succeeded or failed.
-async fn wait_for_run(app: &TestApp, dag_id: &str, run_id: &str) -> Value {
-    let deadline = Instant::now() + LIMIT;
-    loop {
-        let (status, run) = app.get_json(&run_path(dag_id, run_id)).await;
-        assert_eq!(status, 200, "{run}");
-        if run["state"] == "success" || run["state"] == "failed" {
-            return run;
-        }
-        if Instant::now() > deadline {
-            let tis = task_instances(app, dag_id, run_id).await;
-            panic!("run {run_id} of {dag_id} did not finish within {LIMIT:?}: {run}\n{tis:#?}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// The run's task instances by task id, as the API shows them.
-async fn task_instances(app: &TestApp, dag_id: &str, run_id: &str) -> HashMap<String, Value> {
-    let (status, body) = app
-        .get_json(&format!("{}/taskInstances", run_path(dag_id, run_id)))
-        .await;
-    assert_eq!(status, 200, "{body}");
-    body["task_instances"]
-        .as_array()
-        .expect("a list of task instances")
-        .iter()
-        .map(|ti| (ti["task_id"].as_str().unwrap().to_string(), ti.clone()))
-        .collect()
-}
-
-/// A try's log file, as written.
-fn task_log(app: &TestApp, dag_id: &str, run_id: &str, task_id: &str, attempt: u32) -> String {
-    let path = app
-        .home
-        .path()
-        .join("logs")
-        .join(format!("dag_id={dag_id}"))
-        .join(format!("run_id={run_id}"))
-        .join(format!("task_id={task_id}"))
-        .join(format!("attempt={attempt}.log"));
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
 
 /// A log's lines without their `[timestamp] ` prefix.
 fn log_texts(log: &str) -> Vec<&str> {
@@ -153,19 +57,9 @@ async fn run_row(app: &TestApp, dag_id: &str, run_id: &str) -> dag_run::Model {
         .expect("the run exists")
 }
 
-fn utc(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text)
-        .unwrap_or_else(|e| panic!("{text}: {e}"))
-        .with_timezone(&Utc)
-}
-
 /// An API date-time (`2024-01-01T00:00:00Z`) as an instant.
 fn api_time(v: &Value) -> DateTime<Utc> {
     utc(v.as_str().unwrap_or_else(|| panic!("not a date-time: {v}")))
-}
-
-fn state_of(tis: &HashMap<String, Value>, task_id: &str) -> String {
-    tis[task_id]["state"].as_str().unwrap_or("none").to_string()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -279,16 +173,17 @@ db_test!(
         rendered.pop();
         let block: String = command.lines().map(|l| format!("        {l}\n")).collect();
         write_dag(
-            &app.config.dags_folder,
-            "templates.yaml",
+            &app,
+            "templates",
             &format!(
                 "dag_id: templates\nschedule: \"@daily\"\nstart_date: 2023-01-01\nis_paused_upon_creation: false\n\
                  params:\n  p: default p\n  q: default q\ntasks:\n  - id: show\n    operator: bash\n    with:\n      bash_command: |\n{block}"
             ),
-        );
+        )
+        .await;
         // The scheduler runs the latest @daily interval by itself: let it finish first, so the
         // trigger below meets an idle engine (see `triggering_while_tasks_finish_is_never_a_500`).
-        let deadline = Instant::now() + LIMIT;
+        let deadline = Instant::now() + PATIENCE;
         while !scheduled_runs(&app, "templates")
             .await
             .first()
@@ -352,8 +247,8 @@ db_test!(
     |backend| async move {
         let app = spawn_app(backend).await;
         write_dag(
-            &app.config.dags_folder,
-            "xcoms.yaml",
+            &app,
+            "xcoms",
             r#"dag_id: xcoms
 is_paused_upon_creation: false
 tasks:
@@ -386,7 +281,8 @@ tasks:
     operator: python
     with: {code: "return 1", do_xcom_push: false}
 "#,
-        );
+        )
+        .await;
         trigger(&app, "xcoms", json!({"dag_run_id": "x1"})).await;
         let run = wait_for_run(&app, "xcoms", "x1").await;
         let tis = task_instances(&app, "xcoms", "x1").await;
@@ -424,10 +320,11 @@ db_test!(
     |backend| async move {
         let app = spawn_app(backend).await;
         write_dag(
-            &app.config.dags_folder,
-            "padded.yaml",
+            &app,
+            "padded",
             "dag_id: padded\nis_paused_upon_creation: false\ntasks:\n  - id: padded\n    operator: bash\n    with: {bash_command: \"printf 'first\\\\nvalue \\\\t \\\\n'\"}\n",
-        );
+        )
+        .await;
         trigger(&app, "padded", json!({"dag_run_id": "r"})).await;
         let run = wait_for_run(&app, "padded", "r").await;
         assert_eq!(run["state"], "success");
@@ -441,10 +338,11 @@ db_test!(
     |backend| async move {
         let app = spawn_app(backend).await;
         write_dag(
-            &app.config.dags_folder,
-            "silent.yaml",
+            &app,
+            "silent",
             "dag_id: silent\nis_paused_upon_creation: false\ntasks:\n  - id: silent\n    operator: bash\n    with: {bash_command: \"true\"}\n",
-        );
+        )
+        .await;
         trigger(&app, "silent", json!({"dag_run_id": "r"})).await;
         let run = wait_for_run(&app, "silent", "r").await;
         assert_eq!(run["state"], "success");
@@ -458,10 +356,11 @@ db_test!(
     |backend| async move {
         let app = spawn_app(backend).await;
         write_dag(
-            &app.config.dags_folder,
-            "now.yaml",
+            &app,
+            "now",
             "dag_id: now\nis_paused_upon_creation: false\ntasks:\n  - id: show\n    operator: bash\n    with: {bash_command: \"echo \\\"{{ ts }}|{{ run_id }}|$UPDRAFT_CTX_LOGICAL_DATE\\\"\"}\n",
-        );
+        )
+        .await;
         let created = trigger(&app, "now", json!({})).await;
         let logical = api_time(&created["logical_date"]);
         // Python's isoformat(): microseconds, six digits, left out when zero.
@@ -495,18 +394,19 @@ db_test!(
         let long = "x".repeat(200);
         let fits = "y".repeat(90);
         write_dag(
-            &app.config.dags_folder,
-            "big_xcom.yaml",
+            &app,
+            "big_xcom",
             &format!(
                 "dag_id: big_xcom\nis_paused_upon_creation: false\ntasks:\n  - id: big\n    operator: bash\n    with: {{bash_command: \"echo {long}\"}}\n  - id: small\n    operator: bash\n    with: {{bash_command: \"echo {fits}\"}}\n"
             ),
-        );
+        )
+        .await;
         trigger(&app, "big_xcom", json!({"dag_run_id": "r"})).await;
         let run = wait_for_run(&app, "big_xcom", "r").await;
         assert_eq!(run["state"], "failed");
         let tis = task_instances(&app, "big_xcom", "r").await;
-        assert_eq!(state_of(&tis, "big"), "failed");
-        assert_eq!(state_of(&tis, "small"), "success");
+        assert_eq!(state(&tis["big"]), "failed");
+        assert_eq!(state(&tis["small"]), "success");
         let log = task_log(&app, "big_xcom", "r", "big", 1);
         assert!(log.contains("core.xcom_max_size"), "{log}");
         assert!(
@@ -540,8 +440,8 @@ db_test!(
         )
         .unwrap();
         write_dag(
-            dags,
-            "py.yaml",
+            &app,
+            "py",
             r#"dag_id: py
 is_paused_upon_creation: false
 params: {who: someone}
@@ -570,7 +470,8 @@ tasks:
         n: 21
         name: "{{ params.who }}"
 "#,
-        );
+        )
+        .await;
         trigger(
             &app,
             "py",
@@ -581,7 +482,7 @@ tasks:
         let tis = task_instances(&app, "py", "p1").await;
         assert_eq!(run["state"], "failed", "{tis:#?}");
 
-        assert_eq!(state_of(&tis, "boom"), "failed");
+        assert_eq!(state(&tis["boom"]), "failed");
         let log = task_log(&app, "py", "p1", "boom", 1);
         assert!(log.contains("Traceback (most recent call last):"), "{log}");
         assert!(log.contains("in check"), "{log}");
@@ -593,14 +494,14 @@ tasks:
         // The bootstrap's own frames are not shown.
         assert!(!log.contains("_run_body"), "{log}");
 
-        assert_eq!(state_of(&tis, "skip_me"), "skipped");
+        assert_eq!(state(&tis["skip_me"]), "skipped");
         let log = task_log(&app, "py", "p1", "skip_me", 1);
         assert!(log.contains("skipped: x"), "{log}");
         assert!(!log.contains("Traceback"), "{log}");
         // all_success downstream of a skip is skipped, as in Airflow.
-        assert_eq!(state_of(&tis, "after_skip"), "skipped");
+        assert_eq!(state(&tis["after_skip"]), "skipped");
 
-        assert_eq!(state_of(&tis, "script"), "success");
+        assert_eq!(state(&tis["script"]), "success");
         let pushed = xcoms(&app, "py", "p1").await;
         assert_eq!(
             pushed["script"],
@@ -629,19 +530,20 @@ db_test!(
                 gate = gate.display()
             )
         };
-        let dags = app.config.dags_folder.clone();
-        write_dag(&dags, "versioned.yaml", &dag_file("old command"));
+        write_dag(&app, "versioned", &dag_file("old command")).await;
         let first = trigger(&app, "versioned", json!({"dag_run_id": "first"})).await;
         let old_version = first["dag_version_id"].as_i64().expect("a version id");
 
         // Change the file while the run's first task runs.
-        let deadline = Instant::now() + LIMIT;
-        while state_of(&task_instances(&app, "versioned", "first").await, "a") != "running" {
+        let deadline = Instant::now() + PATIENCE;
+        while state(&task_instances(&app, "versioned", "first").await["a"]) != "running" {
             assert!(Instant::now() < deadline, "task a never ran");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        write_dag(&dags, "versioned.yaml", &dag_file("new command"));
-        let deadline = Instant::now() + LIMIT;
+        // Only the file: the DAG is registered already, the loop below waits for the version.
+        let dags = &app.config.dags_folder;
+        write_dag_file(dags, "versioned.yaml", &dag_file("new command"));
+        let deadline = Instant::now() + PATIENCE;
         let new_version = loop {
             let row = dag::Entity::find_by_id("versioned".to_string())
                 .one(app.db.conn())
@@ -710,78 +612,6 @@ db_test!(
     }
 );
 
-/// A DAG of `n` independent empty tasks.
-fn wide_dag(dag_id: &str, n: usize, paused: bool) -> String {
-    let mut yaml = format!("dag_id: {dag_id}\nis_paused_upon_creation: {paused}\ntasks:\n");
-    for i in 0..n {
-        yaml.push_str(&format!("  - id: t{i}\n    operator: empty\n"));
-    }
-    yaml
-}
-
-// Many tries ending together: every end is recorded and the runs finish. (On SQLite, a
-// transaction that reads before it writes fails at once with "database is locked" when another
-// writer holds the lock; a try's end lost that way must not leave it `running` for good.)
-db_test!(
-    many_tries_ending_at_once_are_all_recorded,
-    |backend| async move {
-        let app = spawn_app(backend).await;
-        write_dag(
-            &app.config.dags_folder,
-            "wide.yaml",
-            &wide_dag("wide", 48, true),
-        );
-        // Queued while paused (no contention), then all started together.
-        for r in 0..4 {
-            trigger(&app, "wide", json!({"dag_run_id": format!("r{r}")})).await;
-        }
-        dag::ActiveModel {
-            dag_id: Set("wide".into()),
-            is_paused: Set(false),
-            ..Default::default()
-        }
-        .update(app.db.conn())
-        .await
-        .unwrap();
-        app.engine.signals.wake_scheduler();
-        for r in 0..4 {
-            let run = wait_for_run(&app, "wide", &format!("r{r}")).await;
-            assert_eq!(run["state"], "success", "{run}");
-        }
-    }
-);
-
-// Triggering is not disturbed by the engine's writes (the same SQLite lock, on the API).
-db_test!(
-    triggering_while_tasks_finish_is_never_a_500,
-    |backend| async move {
-        let app = spawn_app(backend).await;
-        write_dag(
-            &app.config.dags_folder,
-            "busy.yaml",
-            &wide_dag("busy", 48, false),
-        );
-        trigger(&app, "busy", json!({"dag_run_id": "r0"})).await;
-        for r in 1..8 {
-            let res = app
-                .client
-                .post(app.url("/api/v2/dags/busy/dagRuns"))
-                .json(&json!({"dag_run_id": format!("r{r}")}))
-                .send()
-                .await
-                .unwrap();
-            let status = res.status().as_u16();
-            assert_eq!(
-                status,
-                200,
-                "r{r}: {}",
-                res.text().await.unwrap_or_default()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-);
-
 // ---------------------------------------------------------------------------------------------
 // 5. Catchup across a DST change
 
@@ -825,15 +655,17 @@ db_test!(
         let app = spawn_app(backend).await;
         let before = Utc::now();
         write_dag(
-            &app.config.dags_folder,
-            "dst_catchup.yaml",
+            &app,
+            "dst_catchup",
             &format!("dag_id: dst_catchup\ncatchup: true\n{AMSTERDAM_DAILY}"),
-        );
+        )
+        .await;
         write_dag(
-            &app.config.dags_folder,
-            "dst_latest.yaml",
+            &app,
+            "dst_latest",
             &format!("dag_id: dst_latest\ncatchup: false\n{AMSTERDAM_DAILY}"),
-        );
+        )
+        .await;
 
         // Known instants, independent of the helper: summer time (UTC+2) until the change on
         // Sunday 2026-10-25 at 03:00 CEST, winter time (UTC+1) after it.
@@ -852,7 +684,7 @@ db_test!(
 
         // Wait until every due run exists. (Whether they all finish is another test's business:
         // see `many_tries_ending_at_once_are_all_recorded`.)
-        let deadline = Instant::now() + LIMIT;
+        let deadline = Instant::now() + PATIENCE;
         let runs = loop {
             let runs = scheduled_runs(&app, "dst_catchup").await;
             let due = due_logical_dates(Utc::now()).len();
@@ -933,7 +765,7 @@ db_test!(
         let next_start = amsterdam_0230(next_day);
         let next_end = amsterdam_0230(next_day.succ_opt().unwrap());
         for dag_id in ["dst_catchup", "dst_latest"] {
-            let deadline = Instant::now() + LIMIT;
+            let deadline = Instant::now() + PATIENCE;
             loop {
                 let row = dag::Entity::find_by_id(dag_id.to_string())
                     .one(app.db.conn())
@@ -1096,7 +928,7 @@ const FAST_DAGS: [(&str, &str); 2] = [
 fn fast_home() -> CliHome {
     let cli = CliHome::new();
     for (file, yaml) in FAST_DAGS {
-        write_dag(&cli.dags, file, yaml);
+        write_dag_file(&cli.dags, file, yaml);
     }
     cli
 }
@@ -1251,7 +1083,7 @@ async fn trigger_wait_follows_the_run_a_running_server_executes() {
     for (file, yaml) in FAST_DAGS {
         // Unpaused, so the server starts their runs.
         let yaml = yaml.replacen("\n", "\nis_paused_upon_creation: false\n", 1);
-        write_dag(&cli.dags, file, &yaml);
+        write_dag_file(&cli.dags, file, &yaml);
     }
     let port = free_port();
     let mut cmd = cli.cmd(&["serve"]);
@@ -1262,7 +1094,7 @@ async fn trigger_wait_follows_the_run_a_running_server_executes() {
     let client = reqwest::Client::new();
     let health = format!("http://127.0.0.1:{port}/api/v2/monitor/health");
     assert!(
-        wait_until_healthy(&client, &health, LIMIT).await,
+        wait_until_healthy(&client, &health, PATIENCE).await,
         "updraft serve never answered"
     );
 

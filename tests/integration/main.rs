@@ -3,6 +3,7 @@
 //! Run them with `scripts/test.sh`, which starts the real PostgreSQL server the `postgres`
 //! variants need (`UPDRAFT_TEST_PG_URL`) and builds the UI the browser tests look at.
 
+mod engine_helpers;
 mod helpers;
 
 mod api;
