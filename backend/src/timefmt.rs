@@ -12,6 +12,11 @@ pub fn iso(t: DateTime<Utc>) -> String {
     }
 }
 
+/// Seconds from `start` to `end`, to the microsecond (the API's `duration`).
+pub fn seconds_between(start: DateTime<Utc>, end: DateTime<Utc>) -> f64 {
+    (end - start).num_microseconds().unwrap_or(0) as f64 / 1e6
+}
+
 /// The current time in microseconds, the precision PostgreSQL keeps: a run id made from it
 /// matches the logical date stored beside it.
 pub fn now() -> DateTime<Utc> {

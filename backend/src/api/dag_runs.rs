@@ -25,7 +25,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 pub fn run_response(run: dag_run::Model) -> DagRunResponse {
     let duration = match (run.start_date, run.end_date) {
-        (Some(s), Some(e)) => Some((e - s).num_microseconds().unwrap_or(0) as f64 / 1e6),
+        (Some(s), Some(e)) => Some(crate::timefmt::seconds_between(s, e)),
         _ => None,
     };
     DagRunResponse {

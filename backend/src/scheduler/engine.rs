@@ -256,8 +256,9 @@ impl Scheduler {
             // The new states may make more work schedulable at once.
             wake.at(now);
         }
-        let progressed = !decisions.skip.is_empty() || !decisions.upstream_failed.is_empty();
-        if progressed || !decisions.start_runs.is_empty() {
+        // Skips and failures propagated within this pass, and started runs were examined in
+        // it; a run that finished frees a `max_active_runs` slot for a queued run.
+        if !decisions.finish_runs.is_empty() {
             wake.at(now);
         }
         Ok(wake.0)
@@ -419,7 +420,6 @@ impl Scheduler {
             wake.at(deadline);
         }
 
-        let mut blocked_by_past = false;
         for task_idx in loaded.graph.topological_order() {
             let Some(pos) = by_task[task_idx] else {
                 continue;
@@ -467,7 +467,7 @@ impl Scheduler {
                     if loaded.depends_on_past(task_idx)
                         && !self.past_allows(run, &ti.task_id).await?
                     {
-                        blocked_by_past = true;
+                        // The previous run's task may finish later: looked at again then.
                         continue;
                     }
                     states[pos] = Some(S::Scheduled);
@@ -487,8 +487,6 @@ impl Scheduler {
                 DagRunState::Success
             };
             decisions.finish_runs.push((run.id, state));
-        } else if blocked_by_past {
-            // The previous run's task may finish later: look again at the next poll.
         }
         Ok(())
     }

@@ -10,7 +10,9 @@ use sea_orm::EntityTrait;
 use updraft_shared::dag::{Dag, TaskArgs, TriggerRule};
 
 use super::graph::TaskGraph;
-use super::timetable::{Restriction, Timetable};
+use chrono::{DateTime, Utc};
+
+use super::timetable::{DataInterval, Restriction, Timetable};
 use crate::store::dags::dag_version;
 use crate::store::{Db, StoreError};
 
@@ -56,6 +58,18 @@ impl LoadedDag {
             timetable,
             leaves,
             fileloc,
+        }
+    }
+
+    /// The data interval of a manual run at `run_after` (Airflow's
+    /// `infer_manual_data_interval`; the instant itself if the schedule does not parse).
+    pub fn manual_interval(&self, run_after: DateTime<Utc>) -> DataInterval {
+        match &self.timetable {
+            Ok(t) => t.infer_manual_data_interval(run_after),
+            Err(_) => DataInterval {
+                start: run_after,
+                end: run_after,
+            },
         }
     }
 

@@ -7,7 +7,9 @@ use updraft_shared::dag::Param;
 use updraft_shared::state::{DagRunState, DagRunType};
 
 use super::graph::run_id;
-use super::loaded::DagCache;
+use std::sync::Arc;
+
+use super::loaded::{DagCache, LoadedDag};
 use super::timetable::DataInterval;
 use crate::store::dags::dag;
 use crate::store::entities::dag_run;
@@ -47,14 +49,12 @@ impl From<sea_orm::DbErr> for TriggerError {
     }
 }
 
-/// Creates a manual run of `dag_id` (queued; it starts when the DAG is unpaused and below
-/// `max_active_runs`).
-pub async fn trigger(
+/// The current version of a DAG that exists (not stale) and has parsed at least once.
+pub async fn runnable_dag(
     db: &Db,
     cache: &DagCache,
     dag_id: &str,
-    req: TriggerRequest,
-) -> Result<dag_run::Model, TriggerError> {
+) -> Result<Arc<LoadedDag>, TriggerError> {
     let row = dag::Entity::find_by_id(dag_id.to_string())
         .one(db.conn())
         .await?
@@ -63,7 +63,18 @@ pub async fn trigger(
     let version = row
         .current_version_id
         .ok_or_else(|| TriggerError::NoVersion(dag_id.to_string()))?;
-    let loaded = cache.get(db, version).await?;
+    Ok(cache.get(db, version).await?)
+}
+
+/// Creates a manual run of `dag_id` (queued; it starts when the DAG is unpaused and below
+/// `max_active_runs`).
+pub async fn trigger(
+    db: &Db,
+    cache: &DagCache,
+    dag_id: &str,
+    req: TriggerRequest,
+) -> Result<dag_run::Model, TriggerError> {
+    let loaded = runnable_dag(db, cache, dag_id).await?;
     let conf = match req.conf {
         None | Some(serde_json::Value::Null) => serde_json::Map::new(),
         Some(serde_json::Value::Object(map)) => map,
@@ -76,16 +87,9 @@ pub async fn trigger(
     };
     check_params(&loaded.dag.params, &conf)?;
     let run_after = req.logical_date.unwrap_or_else(crate::timefmt::now);
-    let interval = match req.data_interval {
-        Some(i) => i,
-        None => match &loaded.timetable {
-            Ok(t) => t.infer_manual_data_interval(run_after),
-            Err(_) => DataInterval {
-                start: run_after,
-                end: run_after,
-            },
-        },
-    };
+    let interval = req
+        .data_interval
+        .unwrap_or_else(|| loaded.manual_interval(run_after));
     if interval.end < interval.start {
         return Err(TriggerError::Invalid(
             "data_interval_end is before data_interval_start".into(),

@@ -573,7 +573,7 @@ pub async fn finish_try(db: &Db, f: &FinishTry) -> Result<bool, StoreError> {
     };
     let duration = ti
         .start_date
-        .map(|s| (f.end_date - s).num_microseconds().unwrap_or(0) as f64 / 1e6);
+        .map(|s| crate::timefmt::seconds_between(s, f.end_date));
     task_instance::Entity::update_many()
         .col_expr(C::Duration, Expr::value(duration))
         .filter(C::Id.eq(f.ti_id))

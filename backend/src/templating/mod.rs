@@ -120,6 +120,42 @@ fn iso(t: DateTime<Utc>) -> String {
 }
 
 impl RunContext {
+    /// `ds`, `ds_nodash`, `ts`, `ts_nodash`: the logical date's text forms, as Airflow names
+    /// them (for templates and for the `python` operator's context).
+    fn date_names(&self) -> [(&'static str, String); 4] {
+        let ld = self.logical_date;
+        [
+            ("ds", ld.format("%Y-%m-%d").to_string()),
+            ("ds_nodash", ld.format("%Y%m%d").to_string()),
+            ("ts", iso(ld)),
+            ("ts_nodash", ld.format("%Y%m%dT%H%M%S").to_string()),
+        ]
+    }
+
+    /// The context a `python` task gets as JSON: Airflow's names, dates as ISO strings.
+    pub fn to_json(&self) -> serde_json::Value {
+        let ld = self.logical_date;
+        let opt = |t: Option<DateTime<Utc>>| t.map(iso);
+        let mut ctx = serde_json::json!({
+            "logical_date": iso(ld),
+            "data_interval_start": iso(self.data_interval_start),
+            "data_interval_end": iso(self.data_interval_end),
+            "prev_data_interval_start_success": opt(self.prev_data_interval_start_success),
+            "prev_data_interval_end_success": opt(self.prev_data_interval_end_success),
+            "prev_start_date_success": opt(self.prev_start_date_success),
+            "run_id": self.run_id,
+            "params": self.params,
+            "dag": {"dag_id": self.dag_id, "owner": self.owner},
+            "task": {"task_id": self.task_id},
+            "dag_run": {"run_id": self.run_id, "run_type": self.run_type, "conf": self.conf, "logical_date": iso(ld)},
+            "ti": {"dag_id": self.dag_id, "task_id": self.task_id, "run_id": self.run_id, "try_number": self.try_number, "max_tries": self.max_tries, "map_index": self.map_index},
+        });
+        for (name, value) in self.date_names() {
+            ctx[name] = serde_json::Value::String(value);
+        }
+        ctx
+    }
+
     /// The template context as Airflow names it.
     pub fn to_value(&self, lookups: Arc<Lookups>) -> Value {
         let ld = self.logical_date;
@@ -152,14 +188,11 @@ impl RunContext {
             ("value", VariableAccessor::value(lookups.clone(), false)),
             ("json", VariableAccessor::value(lookups.clone(), true)),
         ]);
-        Value::from_iter([
-            ("ds", Value::from(ld.format("%Y-%m-%d").to_string())),
-            ("ds_nodash", Value::from(ld.format("%Y%m%d").to_string())),
-            ("ts", Value::from(iso(ld))),
-            (
-                "ts_nodash",
-                Value::from(ld.format("%Y%m%dT%H%M%S").to_string()),
-            ),
+        let dates = self
+            .date_names()
+            .into_iter()
+            .map(|(name, text)| (name, Value::from(text)));
+        Value::from_iter(dates.chain([
             (
                 "ts_nodash_with_tz",
                 Value::from(ld.format("%Y%m%dT%H%M%S%z").to_string()),
@@ -214,7 +247,7 @@ impl RunContext {
                     lookups: lookups.clone(),
                 }),
             ),
-        ])
+        ]))
     }
 }
 

@@ -39,7 +39,7 @@ impl Worker {
             Ok(None) => return, // The run was deleted meanwhile: nothing to record.
             Err(e) => {
                 tracing::warn!("loading the DAG run of a claimed task failed: {e}");
-                let end = self.failure(&ti, None, None).await;
+                let end = self.failure(&ti, None, None);
                 self.record(&ti, end).await;
                 return;
             }
@@ -69,7 +69,7 @@ impl Worker {
             Ok(log) => log,
             Err(e) => {
                 tracing::error!(path = %path.display(), "cannot write the task log: {e}");
-                return self.failure(ti, None, None).await;
+                return self.failure(ti, None, None);
             }
         };
         let log = Arc::new(Mutex::new(log));
@@ -77,7 +77,7 @@ impl Worker {
             Ok(end) => end,
             Err(e) => {
                 write(&log, &format!("Updraft could not run the task: {e}"));
-                self.failure(ti, None, None).await
+                self.failure(ti, None, None)
             }
         };
         let ended = Utc::now();
@@ -140,7 +140,7 @@ impl Worker {
     }
 
     /// A failed try: `up_for_retry` while tries remain, else `failed`.
-    async fn failure(
+    fn failure(
         &self,
         ti: &task_instance::Model,
         loaded: Option<&LoadedDag>,
@@ -179,7 +179,7 @@ impl Worker {
                     ti.task_id
                 ),
             );
-            return Ok(self.failure(ti, Some(&loaded), None).await);
+            return Ok(self.failure(ti, Some(&loaded), None));
         };
         let task = &loaded.dag.tasks[idx];
         let class = match task.operator {
@@ -212,7 +212,7 @@ impl Worker {
                 log,
                 "Dynamic task mapping (`expand`) is not supported yet by this version of Updraft",
             );
-            return Ok(self.failure(ti, Some(&loaded), None).await);
+            return Ok(self.failure(ti, Some(&loaded), None));
         }
 
         let templates = template_sources(&task.operator);
@@ -257,7 +257,7 @@ impl Worker {
                             log,
                             &format!("Error rendering template field {field}: {e:#}"),
                         );
-                        return Ok(self.failure(ti, Some(&loaded), None).await);
+                        return Ok(self.failure(ti, Some(&loaded), None));
                     }
                 };
                 let rendered_fields = serde_json::json!({
@@ -306,7 +306,7 @@ impl Worker {
                                 log,
                                 &format!("Error rendering template field op_kwargs.{k}: {e:#}"),
                             );
-                            return Ok(self.failure(ti, Some(&loaded), None).await);
+                            return Ok(self.failure(ti, Some(&loaded), None));
                         }
                     }
                 }
@@ -330,7 +330,7 @@ impl Worker {
                 let py = python::PythonTask {
                     code,
                     op_kwargs: kwargs,
-                    context: python_context(&ctx),
+                    context: ctx.to_json(),
                     env: std::mem::take(&mut context_env),
                     cwd: None,
                     do_xcom_push: op.do_xcom_push,
@@ -358,7 +358,7 @@ impl Worker {
             Ok(o) => o,
             Err(e) => {
                 write(log, &format!("The task could not be started: {e}"));
-                return Ok(self.failure(ti, Some(loaded), rendered).await);
+                return Ok(self.failure(ti, Some(loaded), rendered));
             }
         };
         Ok(match outcome {
@@ -374,7 +374,7 @@ impl Worker {
                                 self.options.xcom_max_size
                             ),
                         );
-                        return Ok(self.failure(ti, Some(loaded), rendered).await);
+                        return Ok(self.failure(ti, Some(loaded), rendered));
                     }
                 }
                 TryEnd {
@@ -398,7 +398,7 @@ impl Worker {
             }
             Outcome::Failed { reason } => {
                 write(log, &format!("Task failed: {reason}"));
-                self.failure(ti, Some(loaded), rendered).await
+                self.failure(ti, Some(loaded), rendered)
             }
             Outcome::TimedOut { after } => {
                 write(
@@ -408,7 +408,7 @@ impl Worker {
                         humantime::format_duration(after)
                     ),
                 );
-                self.failure(ti, Some(loaded), rendered).await
+                self.failure(ti, Some(loaded), rendered)
             }
         })
     }
@@ -550,30 +550,6 @@ fn context_env(
         }
     }
     env
-}
-
-/// The context a `python` task gets as JSON: Airflow's names, dates as ISO strings.
-fn python_context(ctx: &RunContext) -> serde_json::Value {
-    let ld = ctx.logical_date;
-    let opt = |t: Option<DateTime<Utc>>| t.map(iso);
-    serde_json::json!({
-        "ds": ld.format("%Y-%m-%d").to_string(),
-        "ds_nodash": ld.format("%Y%m%d").to_string(),
-        "ts": iso(ld),
-        "ts_nodash": ld.format("%Y%m%dT%H%M%S").to_string(),
-        "logical_date": iso(ld),
-        "data_interval_start": iso(ctx.data_interval_start),
-        "data_interval_end": iso(ctx.data_interval_end),
-        "prev_data_interval_start_success": opt(ctx.prev_data_interval_start_success),
-        "prev_data_interval_end_success": opt(ctx.prev_data_interval_end_success),
-        "prev_start_date_success": opt(ctx.prev_start_date_success),
-        "run_id": ctx.run_id,
-        "params": ctx.params,
-        "dag": {"dag_id": ctx.dag_id, "owner": ctx.owner},
-        "task": {"task_id": ctx.task_id},
-        "dag_run": {"run_id": ctx.run_id, "run_type": ctx.run_type, "conf": ctx.conf, "logical_date": iso(ld)},
-        "ti": {"dag_id": ctx.dag_id, "task_id": ctx.task_id, "run_id": ctx.run_id, "try_number": ctx.try_number, "max_tries": ctx.max_tries, "map_index": ctx.map_index},
-    })
 }
 
 /// Airflow's compact time in "Marking task as …" lines: `20240101T000000`.

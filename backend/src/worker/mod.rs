@@ -174,21 +174,17 @@ pub async fn test_task(
     task_id: &str,
     logical_date: chrono::DateTime<Utc>,
 ) -> Result<updraft_shared::state::TaskInstanceState, String> {
-    use crate::store::dags::dag;
+    use crate::scheduler::trigger::{runnable_dag, TriggerError};
     use crate::store::entities::{dag_run, task_instance};
-    use sea_orm::EntityTrait;
 
-    let row = dag::Entity::find_by_id(dag_id.to_string())
-        .one(db.conn())
-        .await
-        .map_err(|e| e.to_string())?
-        .filter(|d| !d.is_stale)
-        .ok_or_else(|| format!("DAG {dag_id} not found in the DAG folder"))?;
-    let version = row.current_version_id.ok_or_else(|| {
-        format!("DAG {dag_id} has import errors: run `updraft dags validate` on its file")
-    })?;
     let cache = Arc::new(DagCache::default());
-    let loaded = cache.get(db, version).await.map_err(|e| e.to_string())?;
+    let loaded = runnable_dag(db, &cache, dag_id)
+        .await
+        .map_err(|e| match e {
+            TriggerError::NotFound(_) => format!("DAG {dag_id} not found in the DAG folder"),
+            other => other.to_string(),
+        })?;
+    let version = loaded.version_id;
     let idx = loaded.graph.index_of(task_id).ok_or_else(|| {
         let ids: Vec<&str> = loaded.dag.tasks.iter().map(|t| t.id.as_str()).collect();
         format!(
@@ -196,13 +192,7 @@ pub async fn test_task(
             ids.join(", ")
         )
     })?;
-    let interval = match &loaded.timetable {
-        Ok(t) => t.infer_manual_data_interval(logical_date),
-        Err(_) => crate::scheduler::timetable::DataInterval {
-            start: logical_date,
-            end: logical_date,
-        },
-    };
+    let interval = loaded.manual_interval(logical_date);
     let now = Utc::now();
     let run_id =
         crate::scheduler::graph::run_id(updraft_shared::state::DagRunType::Manual, logical_date);
