@@ -239,6 +239,48 @@ db_test!(
     }
 );
 
+// A connection password a template reads never reaches the log or the rendered fields.
+db_test!(
+    a_connection_password_read_by_a_template_is_masked,
+    |backend| async move {
+        let app = spawn_app(backend).await;
+        connection::ActiveModel {
+            conn_id: Set("db".into()),
+            conn_type: Set("postgres".into()),
+            description: Set(None),
+            host: Set(Some("db.example.com".into())),
+            schema: Set(None),
+            login: Set(Some("reader".into())),
+            password: Set(Some("s3cret-Passw0rd".into())),
+            port: Set(None),
+            extra: Set(None),
+            is_encrypted: Set(false),
+            is_extra_encrypted: Set(false),
+            ..Default::default()
+        }
+        .insert(app.db.conn())
+        .await
+        .unwrap();
+        write_dag(
+            &app,
+            "secret",
+            "dag_id: secret\nis_paused_upon_creation: false\ntasks:\n  - id: use\n    operator: bash\n    with:\n      bash_command: \"echo pw={{ conn.db.password }} host={{ conn.db.host }}\"\n",
+        )
+        .await;
+        let run = trigger(&app, "secret", json!({"dag_run_id": "r1"})).await;
+        let run_id = run["dag_run_id"].as_str().unwrap().to_string();
+        let run = wait_for_run(&app, "secret", &run_id).await;
+        assert_eq!(run["state"], "success", "{run}");
+        let log = task_log(&app, "secret", &run_id, "use", 1);
+        assert!(!log.contains("s3cret-Passw0rd"), "{log}");
+        assert!(log.contains("pw=*** host=db.example.com"), "{log}");
+        let tis = task_instances(&app, "secret", &run_id).await;
+        let rendered = tis["use"]["rendered_fields"].to_string();
+        assert!(!rendered.contains("s3cret-Passw0rd"), "{rendered}");
+        assert!(rendered.contains("pw=***"), "{rendered}");
+    }
+);
+
 // ---------------------------------------------------------------------------------------------
 // 2. XCom
 

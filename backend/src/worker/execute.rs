@@ -260,12 +260,14 @@ impl Worker {
                         return Ok(self.failure(ti, Some(&loaded), None));
                     }
                 };
-                let rendered_fields = serde_json::json!({
-                    "bash_command": command,
-                    "env": vars,
-                    "cwd": cwd,
-                })
-                .to_string();
+                let rendered_fields = self.masked(
+                    serde_json::json!({
+                        "bash_command": command,
+                        "env": vars,
+                        "cwd": cwd,
+                    })
+                    .to_string(),
+                );
                 write(
                     log,
                     &format!("Running command: ['bash', '-c', {command:?}]"),
@@ -310,7 +312,8 @@ impl Worker {
                         }
                     }
                 }
-                let rendered_fields = serde_json::json!({ "op_kwargs": kwargs }).to_string();
+                let rendered_fields =
+                    self.masked(serde_json::json!({ "op_kwargs": kwargs }).to_string());
                 let code = match (&op.code, &op.python_callable) {
                     (Some(code), _) => python::PythonCode::Inline(code.clone()),
                     (None, Some(callable)) => {
@@ -462,6 +465,11 @@ impl Worker {
         })
     }
 
+    /// Rendered fields as stored and served: registered secrets replaced by `***`.
+    fn masked(&self, rendered: String) -> String {
+        self.masker.mask(&rendered).into_owned()
+    }
+
     /// Variables, connections and XComs a template reads, fetched only when it mentions them.
     async fn lookups(
         &self,
@@ -478,6 +486,10 @@ impl Worker {
         }
         if conns {
             for c in connection::Entity::find().all(self.db.conn()).await? {
+                // A password a template can read is masked in logs and rendered fields.
+                if let Some(password) = &c.password {
+                    self.masker.add(password);
+                }
                 lookups.connections.insert(
                     c.conn_id.clone(),
                     templating::Connection {
