@@ -3,7 +3,7 @@
 # Safe to run again and again; each step checks first. Versions are pinned because newer
 # ones do not build with this machine's rustc (see docs/development.md).
 #
-#   scripts/setup.sh          everything (UI toolchain + test servers + browser)
+#   scripts/setup.sh          everything (UI toolchain + test servers + browser + contract venv)
 #   scripts/setup.sh ui       only what building the UI needs (run command)
 set -euo pipefail
 
@@ -11,6 +11,8 @@ TRUNK_VERSION=0.21.14
 WASM_BINDGEN_VERSION=0.2.130   # must equal wasm-bindgen in Cargo.lock
 BINARYEN_VERSION=132.0.0       # npm binaryen: wasm-opt 132 (Debian's 108 breaks the output)
 TOOLS_DIR="${UPDRAFT_TOOLS_DIR:-$HOME/.cache/updraft-tools}"
+CONTRACT_VENV="$TOOLS_DIR/contract-venv"   # tests/contract: the Airflow client, schemathesis, ...
+CONTRACT_REQS="$(cd "$(dirname "$0")/.." && pwd)/tests/contract/requirements.txt"
 what="${1:-all}"
 
 log() { printf '[setup] %s\n' "$*" >&2; }
@@ -23,6 +25,7 @@ if [ "$what" = all ]; then
   need_apt postgresql
   need_apt chromium
   need_apt chromium-driver
+  python3 -c 'import ensurepip, venv' 2>/dev/null || need_apt python3-venv
 fi
 if [ "${#apt_missing[@]}" -gt 0 ]; then
   log "apt: installing ${apt_missing[*]}"
@@ -54,5 +57,18 @@ fi
 if [ "$what" = all ] && ! command -v cargo-nextest >/dev/null 2>&1; then
   log "cargo: installing cargo-nextest"
   cargo install cargo-nextest --locked --quiet
+fi
+if [ "$what" = all ]; then
+  reqs_hash="$(sha256sum "$CONTRACT_REQS" | cut -d' ' -f1)"
+  if ! "$CONTRACT_VENV/bin/python" -c '' 2>/dev/null; then
+    log "python: creating the contract-test venv $CONTRACT_VENV"
+    rm -rf "$CONTRACT_VENV"
+    python3 -m venv "$CONTRACT_VENV"
+  fi
+  if [ "$(cat "$CONTRACT_VENV/.requirements.sha256" 2>/dev/null)" != "$reqs_hash" ]; then
+    log "pip: installing tests/contract/requirements.txt into $CONTRACT_VENV"
+    "$CONTRACT_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$CONTRACT_REQS"
+    echo "$reqs_hash" > "$CONTRACT_VENV/.requirements.sha256"
+  fi
 fi
 log "ok"

@@ -24,7 +24,12 @@ pub const ENV_PREFIX: &str = "UPDRAFT__";
 /// Name of the optional config file inside `UPDRAFT_HOME`.
 pub const CONFIG_FILE: &str = "updraft.toml";
 /// Keys whose values are never printed, not even in error messages.
-const SECRET_KEYS: &[&str] = &["database.url"];
+const SECRET_KEYS: &[&str] = &[
+    "database.url",
+    "core.fernet_key",
+    "auth.jwt_secret",
+    "auth.admin_password",
+];
 
 /// Everything a user can set. Each field's doc is its reference documentation.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -36,6 +41,8 @@ pub struct Settings {
     pub logging: LoggingSettings,
     pub scheduler: SchedulerSettings,
     pub worker: WorkerSettings,
+    pub auth: AuthSettings,
+    pub api: ApiSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -53,6 +60,18 @@ pub struct CoreSettings {
     /// Largest XCom value (JSON bytes) a task may push; larger values fail the task. Large
     /// data belongs in object storage, with its path in the XCom.
     pub xcom_max_size: usize,
+    /// Fernet key(s) that encrypt variable values and connection passwords/extras at rest, in
+    /// Airflow's format (url-safe base64 of 32 bytes), so an Airflow `[core] fernet_key`
+    /// carries over. Several keys separated by commas rotate: the first encrypts, any
+    /// decrypts. Unset on SQLite: one is generated into `$UPDRAFT_HOME/fernet.key`.
+    pub fernet_key: Option<Secret>,
+    /// Whether values whose key names look sensitive are shown as `***` (Airflow's
+    /// `hide_sensitive_var_conn_fields`).
+    pub hide_sensitive_var_conn_fields: bool,
+    /// Extra key-name fragments treated as sensitive, beside Airflow's list (comma-separated
+    /// in the environment).
+    #[serde(deserialize_with = "comma_list")]
+    pub sensitive_var_conn_names: Vec<String>,
 }
 
 impl Default for CoreSettings {
@@ -63,6 +82,9 @@ impl Default for CoreSettings {
             dags_are_paused_at_creation: true,
             dag_file_max_bytes: 1024 * 1024,
             xcom_max_size: 1024 * 1024,
+            fernet_key: None,
+            hide_sensitive_var_conn_fields: true,
+            sensitive_var_conn_names: Vec::new(),
         }
     }
 }
@@ -186,6 +208,99 @@ impl Default for WorkerSettings {
             lease_timeout: Duration::from_secs(30),
         }
     }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    /// Key that signs API tokens (HS512). Unset: derived from the first Fernet key, so every
+    /// process sharing the database accepts the others' tokens.
+    pub jwt_secret: Option<Secret>,
+    /// How long a token from `POST /auth/token` is valid (Airflow's `jwt_expiration_time`).
+    #[serde(with = "humantime_serde")]
+    pub jwt_expiration_time: Duration,
+    /// Name of the admin user that `admin_password` creates or updates at start.
+    pub admin_username: String,
+    /// When set (use `UPDRAFT__AUTH__ADMIN_PASSWORD_FILE` in production), the admin user is
+    /// created with this password at start, or its password reset to it. There is no default.
+    pub admin_password: Option<Secret>,
+    /// Failed logins allowed per user and per client address within `login_rate_window`;
+    /// more are refused with 429 until the window passes.
+    pub login_rate_limit: u32,
+    #[serde(with = "humantime_serde")]
+    pub login_rate_window: Duration,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            jwt_secret: None,
+            jwt_expiration_time: Duration::from_secs(24 * 3600),
+            admin_username: "admin".into(),
+            admin_password: None,
+            login_rate_limit: 5,
+            login_rate_window: Duration::from_secs(60),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiSettings {
+    /// Largest page a list endpoint returns; a larger `limit` is cut to it (Airflow's
+    /// `[api] maximum_page_limit`).
+    pub maximum_page_limit: u64,
+    /// Page size when a request gives no `limit` (Airflow's default: 50).
+    pub fallback_page_limit: u64,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        Self {
+            maximum_page_limit: 100,
+            fallback_page_limit: 50,
+        }
+    }
+}
+
+/// A secret setting: `Debug` shows `***`, and only [`Secret::expose`] gives the value.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// A list given as TOML array or as one comma-separated string (as environment variables are).
+fn comma_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        One(String),
+        Many(Vec<String>),
+    }
+    let items = match Raw::deserialize(d)? {
+        Raw::One(s) => s.split(',').map(str::to_string).collect(),
+        Raw::Many(v) => v,
+    };
+    Ok(items
+        .into_iter()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect())
 }
 
 /// Values given as command-line flags: the top layer.
@@ -467,6 +582,11 @@ fn validate(settings: &Settings, sources: &Sources<'_>) -> Result<(), ConfigErro
             settings.worker.lease_timeout,
             Duration::from_secs(3),
         ),
+        (
+            "auth.login_rate_window",
+            settings.auth.login_rate_window,
+            Duration::from_secs(1),
+        ),
     ] {
         if value < min || value > day {
             return Err(ConfigError(format!(
@@ -503,6 +623,46 @@ fn validate(settings: &Settings, sources: &Sources<'_>) -> Result<(), ConfigErro
             "{} = {} is too many: use 0 (one per core) or at most 256",
             sources.describe("server.workers"),
             settings.server.workers
+        )));
+    }
+    let jwt = settings.auth.jwt_expiration_time;
+    if jwt < Duration::from_secs(60) || jwt > Duration::from_secs(366 * 24 * 3600) {
+        return Err(ConfigError(format!(
+            "{} = {} is out of range: use a duration from 1m to 366d",
+            sources.describe("auth.jwt_expiration_time"),
+            humantime::format_duration(jwt)
+        )));
+    }
+    if settings.auth.admin_username.trim().is_empty() {
+        return Err(ConfigError(format!(
+            "{} is empty: give the admin user's name",
+            sources.describe("auth.admin_username")
+        )));
+    }
+    if settings.auth.login_rate_limit == 0 {
+        return Err(ConfigError(format!(
+            "{} must be at least 1",
+            sources.describe("auth.login_rate_limit")
+        )));
+    }
+    if let Some(secret) = &settings.auth.jwt_secret {
+        if secret.expose().len() < 16 {
+            return Err(ConfigError(format!(
+                "{} is too short: use at least 16 characters (32 random bytes are best)",
+                sources.describe("auth.jwt_secret")
+            )));
+        }
+    }
+    let api = &settings.api;
+    if !(1..=10_000).contains(&api.maximum_page_limit)
+        || !(1..=api.maximum_page_limit).contains(&api.fallback_page_limit)
+    {
+        return Err(ConfigError(format!(
+            "{} = {} / {} = {} are out of range: use 1 ≤ fallback_page_limit ≤ maximum_page_limit ≤ 10000",
+            sources.describe("api.fallback_page_limit"),
+            api.fallback_page_limit,
+            sources.describe("api.maximum_page_limit"),
+            api.maximum_page_limit
         )));
     }
     if settings.database.max_connections == 0 {
@@ -598,6 +758,8 @@ fn is_duration_key(key: &str) -> bool {
             | "scheduler.health_check_threshold"
             | "scheduler.poll_interval"
             | "worker.lease_timeout"
+            | "auth.jwt_expiration_time"
+            | "auth.login_rate_window"
     )
 }
 

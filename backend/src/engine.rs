@@ -35,6 +35,7 @@ impl Engine {
         config: &Config,
         scope: Scope,
         echo_logs: bool,
+        secrets: crate::secrets::Secrets,
         shutdown: CancellationToken,
     ) -> Result<Self, StoreError> {
         let signals = Signals::new();
@@ -53,6 +54,7 @@ impl Engine {
             logs_folder: config.home.join("logs"),
             dags_folder: config.dags_folder.clone(),
             echo_logs,
+            secrets,
         };
         let worker = Worker::start(
             db.clone(),

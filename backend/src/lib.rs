@@ -4,6 +4,7 @@
 //! Airflow-compatible), `ui` (the embedded web UI), `server` (HTTP plumbing), `cli` (commands).
 
 pub mod api;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod dag_processor;
@@ -11,6 +12,7 @@ pub mod engine;
 pub mod logs;
 pub mod operators;
 pub mod scheduler;
+pub mod secrets;
 pub mod server;
 pub mod store;
 pub mod telemetry;

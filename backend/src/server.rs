@@ -18,6 +18,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub db: Db,
     pub engine: EngineLink,
+    pub secrets: crate::secrets::Secrets,
+    pub auth: crate::auth::Authenticator,
 }
 
 /// How request handlers reach the engine running in this process.
@@ -35,7 +37,12 @@ pub struct Application {
 
 impl Application {
     /// Binds the configured address (port 0 picks a free one) around an open database.
-    pub fn build(config: Arc<Config>, db: Db, engine: EngineLink) -> anyhow::Result<Self> {
+    pub fn build(
+        config: Arc<Config>,
+        db: Db,
+        engine: EngineLink,
+        secrets: crate::secrets::Secrets,
+    ) -> anyhow::Result<Self> {
         let server_settings = &config.settings.server;
         let bind = (server_settings.host.as_str(), server_settings.port);
         let listener = TcpListener::bind(bind).with_context(|| {
@@ -53,14 +60,26 @@ impl Application {
             n => n,
         };
         let state = web::Data::new(AppState {
+            auth: crate::auth::Authenticator::new(&config.settings.auth, &secrets),
             config: config.clone(),
             db: db.clone(),
             engine,
+            secrets,
         });
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
-                .app_data(web::JsonConfig::default().limit(8 * 1024 * 1024))
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(JSON_LIMIT)
+                        .error_handler(json_error),
+                )
+                .app_data(web::PathConfig::default().error_handler(|e, _| {
+                    crate::api::ApiError::Unprocessable(format!("path: {e}")).into()
+                }))
+                .app_data(web::QueryConfig::default().error_handler(|e, _| {
+                    crate::api::ApiError::Unprocessable(format!("query parameters: {e}")).into()
+                }))
                 .wrap(middleware::Compress::default())
                 .wrap(
                     middleware::DefaultHeaders::new()
@@ -92,6 +111,33 @@ impl Application {
     /// Serves until the handle stops the server (the caller closes the database).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
+    }
+}
+
+/// Largest JSON body the API reads.
+const JSON_LIMIT: usize = 8 * 1024 * 1024;
+
+/// Body errors as the API reports them: 413 for size, 415 for type, 422 for content (FastAPI's
+/// codes, so Airflow clients see what they expect).
+fn json_error(
+    e: actix_web::error::JsonPayloadError,
+    _: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    use crate::api::ApiError;
+    use actix_web::error::JsonPayloadError as E;
+    match e {
+        E::OverflowKnownLength { .. } | E::Overflow { .. } => ApiError::PayloadTooLarge(format!(
+            "the request body is larger than the limit of {} MiB",
+            JSON_LIMIT / (1024 * 1024)
+        ))
+        .into(),
+        E::ContentType => actix_web::error::InternalError::new(
+            "Content-Type must be application/json",
+            actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        )
+        .into(),
+        E::Deserialize(e) => ApiError::Unprocessable(format!("body: {e}")).into(),
+        other => ApiError::BadRequest(format!("body: {other}")).into(),
     }
 }
 

@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261121_000001_create_job;
 mod m20261121_000002_create_dag;
 mod m20261121_000003_create_engine;
+mod m20261121_000004_create_auth;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000001_create_job::Migration),
             Box::new(m20261121_000002_create_dag::Migration),
             Box::new(m20261121_000003_create_engine::Migration),
+            Box::new(m20261121_000004_create_auth::Migration),
         ]
     }
 }

@@ -91,6 +91,7 @@ fn unreachable_database_is_retried_then_reported() {
     let (code, err) = serve_with(&[
         ("DATABASE_URL", &url),
         ("UPDRAFT__DATABASE__CONNECT_RETRY_TIMEOUT", "1500ms"),
+        ("UPDRAFT__CORE__FERNET_KEY", &fernet_key()),
     ]);
     assert_eq!(code, Some(2), "{err}");
     let retries = err

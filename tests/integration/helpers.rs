@@ -96,7 +96,11 @@ impl TestDb {
 pub struct TestApp {
     pub base_url: String,
     pub engine: updraft::server::EngineLink,
+    /// Sends the admin's token with every request.
     pub client: reqwest::Client,
+    /// Sends no credentials.
+    pub anon: reqwest::Client,
+    pub secrets: updraft::secrets::Secrets,
     pub db: Db,
     pub config: Arc<Config>,
     pub home: TempDir,
@@ -127,6 +131,8 @@ async fn spawn(backend: Backend, extra: &[(&str, &str)], with_engine: bool) -> T
         ("UPDRAFT__SERVER__WORKERS", "1".to_string()),
         ("UPDRAFT__DATABASE__MAX_CONNECTIONS", "4".to_string()),
         ("DATABASE_URL", test_db.url.clone()),
+        ("UPDRAFT__CORE__FERNET_KEY", fernet_key()),
+        ("UPDRAFT__AUTH__ADMIN_PASSWORD", ADMIN_PASSWORD.to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -137,6 +143,10 @@ async fn spawn(backend: Backend, extra: &[(&str, &str)], with_engine: bool) -> T
         .await
         .expect("connect to the test database");
     db.migrate().await.expect("migrate the test database");
+    updraft::auth::ensure_admin(&db, &config.settings.auth)
+        .await
+        .expect("create the admin user");
+    let secrets = updraft::secrets::Secrets::load(&config).expect("test secrets load");
     // The scheduler and worker as `serve` runs them; the test process's end stops them.
     let stop = tokio_util::sync::CancellationToken::new();
     let engine = updraft::engine::Engine::start(
@@ -144,6 +154,7 @@ async fn spawn(backend: Backend, extra: &[(&str, &str)], with_engine: bool) -> T
         &config,
         updraft::scheduler::engine::Scope::All,
         false,
+        secrets.clone(),
         stop.clone(),
     )
     .await
@@ -162,8 +173,8 @@ async fn spawn(backend: Backend, extra: &[(&str, &str)], with_engine: bool) -> T
         signals: engine.signals.clone(),
         cache: engine.cache.clone(),
     };
-    let app =
-        Application::build(config.clone(), db.clone(), link.clone()).expect("bind the test server");
+    let app = Application::build(config.clone(), db.clone(), link.clone(), secrets.clone())
+        .expect("bind the test server");
     let base_url = format!("http://{}", app.addr());
     tokio::spawn(app.run_until_stopped());
     // The DAG processor as `serve` runs it; the test process's end stops it.
@@ -173,13 +184,16 @@ async fn spawn(backend: Backend, extra: &[(&str, &str)], with_engine: bool) -> T
         config.clone(),
         tokio_util::sync::CancellationToken::new(),
     ));
+    let admin_token = token_for(&config, &secrets, ADMIN_USER, updraft::auth::Role::Admin);
     TestApp {
         base_url,
         engine: link,
-        client: reqwest::Client::builder()
+        client: client_with_token(&admin_token),
+        anon: reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
             .expect("HTTP client"),
+        secrets,
         db,
         config,
         home,
@@ -187,7 +201,67 @@ async fn spawn(backend: Backend, extra: &[(&str, &str)], with_engine: bool) -> T
     }
 }
 
+/// The admin every test server has (`auth.admin_password`).
+pub const ADMIN_USER: &str = "admin";
+pub const ADMIN_PASSWORD: &str = "admin-test-password";
+
+/// A fresh Fernet key (Airflow's format).
+pub fn fernet_key() -> String {
+    use base64::Engine as _;
+    let bytes: [u8; 32] = rand::random();
+    base64::engine::general_purpose::URL_SAFE.encode(bytes)
+}
+
+/// A token as `POST /auth/token` issues it (same signing key as the server).
+pub fn token_for(
+    config: &Config,
+    secrets: &updraft::secrets::Secrets,
+    username: &str,
+    role: updraft::auth::Role,
+) -> String {
+    let auth = &config.settings.auth;
+    let key = secrets.jwt_key(auth.jwt_secret.as_ref().map(|s| s.expose()));
+    updraft::auth::token::TokenKeys::new(&key, auth.jwt_expiration_time).issue(username, role)
+}
+
+/// An HTTP client that sends `Authorization: Bearer <token>`.
+pub fn client_with_token(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().expect("header value"),
+    );
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .default_headers(headers)
+        .build()
+        .expect("HTTP client")
+}
+
 impl TestApp {
+    /// A client acting as a user with `role` (created on first use, named after the role).
+    pub async fn client_as(&self, role: updraft::auth::Role) -> reqwest::Client {
+        let username = format!("{}_user", role.as_str().to_lowercase());
+        if updraft::store::users::find(&self.db, &username)
+            .await
+            .expect("look up user")
+            .is_none()
+        {
+            let hash = updraft::auth::password::hash("role-test-password").expect("hash");
+            let new = updraft::store::users::NewUser {
+                username: &username,
+                password_hash: hash,
+                role: role.as_str(),
+                first_name: "",
+                last_name: "",
+                email: "",
+            };
+            // A parallel call may have created it first.
+            let _ = updraft::store::users::insert(self.db.conn(), new).await;
+        }
+        client_with_token(&token_for(&self.config, &self.secrets, &username, role))
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
     }

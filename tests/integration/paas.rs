@@ -1,4 +1,5 @@
-//! Heroku-style deployment: only PORT and DATABASE_URL set, release-phase migrate, SIGTERM.
+//! Heroku-style deployment: only PORT, DATABASE_URL and the Fernet key set, release-phase
+//! migrate, SIGTERM.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -10,11 +11,28 @@ async fn serve_with_only_port_and_database_url_is_healthy_and_stops_on_sigterm()
     let test_db = TestDb::new(Backend::Postgres).await;
     let home = tempfile::tempdir().unwrap();
     let port = free_port();
+
+    // Without a Fernet key, PostgreSQL is refused with what to set.
     let mut cmd = updraft_cmd(home.path());
-    // A dyno has HOME but no UPDRAFT_* at all.
     cmd.env_remove("UPDRAFT_HOME")
         .env("PORT", port.to_string())
         .env("DATABASE_URL", &test_db.url)
+        .arg("serve");
+    let out = run_with_timeout(cmd, Duration::from_secs(30));
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("core.fernet_key is not set") && err.contains("UPDRAFT__CORE__FERNET_KEY"),
+        "{err}"
+    );
+
+    let key = fernet_key();
+    let mut cmd = updraft_cmd(home.path());
+    // A dyno has HOME but no UPDRAFT_* beyond the config vars it was given.
+    cmd.env_remove("UPDRAFT_HOME")
+        .env("PORT", port.to_string())
+        .env("DATABASE_URL", &test_db.url)
+        .env("UPDRAFT__CORE__FERNET_KEY", &key)
         .arg("serve")
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
@@ -59,6 +77,7 @@ async fn serve_with_only_port_and_database_url_is_healthy_and_stops_on_sigterm()
         .unwrap()
         .to_string();
     assert!(!log.contains(&password), "{log}");
+    assert!(!log.contains(&key), "{log}");
     // The default home on a dyno is $HOME/updraft.
     assert!(home.path().join("updraft").is_dir());
 }

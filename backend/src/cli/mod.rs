@@ -233,14 +233,20 @@ async fn serve(config: Config) -> Result<(), Failure> {
         database = %config.database_url,
         "starting updraft"
     );
+    // Before anything starts: a PostgreSQL deployment without a Fernet key stops here.
+    let secrets = crate::secrets::Secrets::load(&config)?;
     let db = Db::connect(&config.database_url, &config.settings.database).await?;
     db.migrate().await?;
+    crate::auth::ensure_admin(&db, &config.settings.auth)
+        .await
+        .map_err(|e| Failure::Failed(format!("{e:#}")))?;
     let shutdown = CancellationToken::new();
     let engine = crate::engine::Engine::start(
         &db,
         &config,
         crate::scheduler::engine::Scope::All,
         false,
+        secrets.clone(),
         shutdown.clone(),
     )
     .await?;
@@ -248,7 +254,7 @@ async fn serve(config: Config) -> Result<(), Failure> {
         signals: engine.signals.clone(),
         cache: engine.cache.clone(),
     };
-    let app = Application::build(config.clone(), db.clone(), link)?;
+    let app = Application::build(config.clone(), db.clone(), link, secrets)?;
     tracing::info!(
         "listening on http://{} (web UI {})",
         app.addr(),

@@ -159,6 +159,10 @@ async fn trigger_cmd(config: &Config, args: TriggerArgs) -> Result<(), Failure> 
         logical_date: args.logical_date,
         conf,
         triggered_by: "cli".into(),
+        audit: Some(crate::store::audit::AuditEntry::new(
+            "cli_trigger_dag_run",
+            &std::env::var("USER").unwrap_or_else(|_| "cli".into()),
+        )),
         ..Default::default()
     };
     let run = trigger::trigger(&db, &cache, &args.dag_id, req)
@@ -278,7 +282,15 @@ async fn test_dag(config: &Config, args: TestArgs) -> Result<(), Failure> {
         iso(logical_date)
     );
     let shutdown = CancellationToken::new();
-    let engine = Engine::start(&db, config, Scope::Run(run.id), true, shutdown.clone()).await?;
+    let engine = Engine::start(
+        &db,
+        config,
+        Scope::Run(run.id),
+        true,
+        crate::secrets::Secrets::load(config)?,
+        shutdown.clone(),
+    )
+    .await?;
     engine.signals.wake_scheduler();
     let state = loop {
         tokio::select! {

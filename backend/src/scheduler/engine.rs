@@ -305,6 +305,8 @@ impl Scheduler {
                     triggered_by: "timetable".into(),
                     state: DagRunState::Queued,
                     queue_override: None,
+                    backfill_id: None,
+                    audit: None,
                 };
                 match runs::create_run(&self.db, &loaded, new).await {
                     Ok(run) => {

@@ -27,6 +27,8 @@ pub struct TriggerRequest {
     pub triggered_by: String,
     /// Start at once, paused or not, on this queue (`dags test`).
     pub test_queue: Option<String>,
+    /// The audit entry written with the run (API triggers).
+    pub audit: Option<crate::store::audit::AuditEntry>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +125,8 @@ pub async fn trigger(
             DagRunState::Queued
         },
         queue_override: req.test_queue,
+        backfill_id: None,
+        audit: req.audit,
     };
     match runs::create_run(db, &loaded, new).await {
         Ok(run) => Ok(run),

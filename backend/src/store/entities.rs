@@ -1,4 +1,5 @@
-//! sea-orm entities of the engine's tables (see migration `m20261121_000003_create_engine`).
+//! sea-orm entities of the engine's tables (see migrations `m20261121_000003_create_engine`
+//! and `m20261121_000004_create_auth`).
 //! Hot paths use hand-written statements in `store::runs`; these serve the rest.
 
 pub mod dag_run {
@@ -71,6 +72,7 @@ pub mod task_instance {
         pub rendered_fields: Option<String>,
         pub dag_version_id: i64,
         pub updated_at: DateTimeUtc,
+        pub note: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -202,6 +204,92 @@ pub mod connection {
         pub extra: Option<String>,
         pub is_encrypted: bool,
         pub is_extra_encrypted: bool,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod user {
+    use sea_orm::entity::prelude::*;
+
+    /// A user of the API and UI (Airflow's FAB table name). `password_hash` is an argon2id PHC
+    /// string; it never leaves the auth module.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "ab_user")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub username: String,
+        pub password_hash: String,
+        pub role: String,
+        pub first_name: String,
+        pub last_name: String,
+        pub email: String,
+        pub active: bool,
+        pub created_on: DateTimeUtc,
+        pub changed_on: DateTimeUtc,
+        pub last_login: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod audit_log {
+    use sea_orm::entity::prelude::*;
+
+    /// One audited event (Airflow's `log` table): who did what, when, to which DAG/run/task.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "log")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub dttm: DateTimeUtc,
+        pub event: String,
+        pub owner: Option<String>,
+        pub dag_id: Option<String>,
+        pub task_id: Option<String>,
+        pub run_id: Option<String>,
+        pub map_index: Option<i32>,
+        pub try_number: Option<i32>,
+        pub logical_date: Option<DateTimeUtc>,
+        /// JSON with the request's details, secrets masked.
+        pub extra: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod backfill {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "backfill")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub dag_id: String,
+        pub from_date: DateTimeUtc,
+        pub to_date: DateTimeUtc,
+        /// JSON object.
+        pub dag_run_conf: String,
+        pub is_paused: bool,
+        /// `none`, `failed` or `completed` (Airflow's `ReprocessBehavior`).
+        pub reprocess_behavior: String,
+        pub max_active_runs: i32,
+        pub run_backwards: bool,
+        pub created_at: DateTimeUtc,
+        pub completed_at: Option<DateTimeUtc>,
+        pub updated_at: DateTimeUtc,
+        pub triggering_user: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,10 +1,12 @@
 //! The metadata database: connecting (with a bounded retry), migrating (one process at a
 //! time), and the queries other modules need.
 
+pub mod audit;
 pub mod dags;
 pub mod entities;
 pub mod job;
 pub mod runs;
+pub mod users;
 
 use std::str::FromStr;
 use std::time::{Duration, Instant};

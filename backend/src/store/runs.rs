@@ -34,6 +34,10 @@ pub struct NewRun {
     pub state: DagRunState,
     /// Queue for every task instance instead of each task's own (`dags test` uses its own).
     pub queue_override: Option<String>,
+    /// The backfill that creates this run.
+    pub backfill_id: Option<i64>,
+    /// Written in the run's transaction (run id, DAG and logical date filled in).
+    pub audit: Option<super::audit::AuditEntry>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,7 +84,7 @@ pub async fn create_run(
         note: Set(new.note),
         triggered_by: Set(Some(new.triggered_by)),
         dag_version_id: Set(dag.version_id),
-        backfill_id: Set(None),
+        backfill_id: Set(new.backfill_id),
         clear_number: Set(0),
         last_scheduling_decision: Set(None),
         updated_at: Set(now),
@@ -96,6 +100,12 @@ pub async fn create_run(
         }
         Err(e) => return Err(e.into()),
     };
+    if let Some(mut entry) = new.audit {
+        entry.dag_id = Some(dag_id.clone());
+        entry.run_id = Some(new.run_id.clone());
+        entry.logical_date = new.logical_date;
+        super::audit::record(&txn, entry).await?;
+    }
     let tis: Vec<task_instance::ActiveModel> = dag
         .dag
         .tasks

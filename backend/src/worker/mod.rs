@@ -33,6 +33,8 @@ pub struct WorkerOptions {
     pub dags_folder: PathBuf,
     /// Print task logs on stdout too (`dags test`).
     pub echo_logs: bool,
+    /// Decrypts the variables and connections tasks read.
+    pub secrets: crate::secrets::Secrets,
 }
 
 pub struct Worker {
@@ -245,6 +247,7 @@ pub async fn test_task(
         rendered_fields: None,
         dag_version_id: version,
         updated_at: now,
+        note: None,
     };
     let logs = tempfile::tempdir().map_err(|e| format!("cannot create a temporary folder: {e}"))?;
     let settings = &config.settings;
@@ -261,6 +264,7 @@ pub async fn test_task(
             logs_folder: logs.path().to_path_buf(),
             dags_folder: config.dags_folder.clone(),
             echo_logs: true,
+            secrets: crate::secrets::Secrets::load(config).map_err(|e| e.0)?,
         },
         masker: SecretMasker::new(),
         job_id: 0,

@@ -1,10 +1,51 @@
 //! DTOs of the REST API. Field names follow Airflow 3's public API so that its generated
 //! clients work unchanged.
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+pub mod auth;
+pub mod backfills;
+pub mod connections;
+pub mod dag_runs;
+pub mod dag_sources;
+pub mod dags;
+pub mod event_logs;
+pub mod import_errors;
+pub mod logs;
+pub mod pools;
+pub mod task_instances;
+pub mod users;
+pub mod variables;
+pub mod xcom;
 
-use crate::state::{DagRunState, DagRunType, TaskInstanceState};
+#[allow(unused_imports)] // until every module has its models
+pub use auth::*;
+#[allow(unused_imports)] // until every module has its models
+pub use backfills::*;
+#[allow(unused_imports)] // until every module has its models
+pub use connections::*;
+#[allow(unused_imports)] // until every module has its models
+pub use dag_runs::*;
+#[allow(unused_imports)] // until every module has its models
+pub use dag_sources::*;
+#[allow(unused_imports)] // until every module has its models
+pub use dags::*;
+#[allow(unused_imports)] // until every module has its models
+pub use event_logs::*;
+#[allow(unused_imports)] // until every module has its models
+pub use import_errors::*;
+#[allow(unused_imports)] // until every module has its models
+pub use logs::*;
+#[allow(unused_imports)] // until every module has its models
+pub use pools::*;
+#[allow(unused_imports)] // until every module has its models
+pub use task_instances::*;
+#[allow(unused_imports)] // until every module has its models
+pub use users::*;
+#[allow(unused_imports)] // until every module has its models
+pub use variables::*;
+#[allow(unused_imports)] // until every module has its models
+pub use xcom::*;
+
+use serde::{Deserialize, Serialize};
 
 /// `GET /api/v2/version` (Airflow's `VersionInfo`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,96 +114,6 @@ pub struct DagProcessorInfoResponse {
 pub struct HttpError {
     /// What went wrong and, where the caller can fix it, how.
     pub detail: String,
-}
-
-/// `POST /api/v2/dags/{dag_id}/dagRuns` (Airflow's `TriggerDAGRunPostBody`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct TriggerDagRunPostBody {
-    /// Run id; default `manual__<logical date or now>`.
-    #[serde(default)]
-    pub dag_run_id: Option<String>,
-    /// The run's logical date; null (the default) for "now".
-    #[serde(default)]
-    pub logical_date: Option<DateTime<Utc>>,
-    #[serde(default)]
-    pub data_interval_start: Option<DateTime<Utc>>,
-    #[serde(default)]
-    pub data_interval_end: Option<DateTime<Utc>>,
-    #[serde(default)]
-    pub run_after: Option<DateTime<Utc>>,
-    /// A JSON object: overrides of the DAG's params, `dag_run.conf` in templates.
-    #[serde(default)]
-    pub conf: Option<serde_json::Value>,
-    #[serde(default)]
-    pub note: Option<String>,
-}
-
-/// A DAG run (Airflow's `DAGRunResponse`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct DagRunResponse {
-    pub dag_run_id: String,
-    pub dag_id: String,
-    pub dag_display_name: String,
-    pub logical_date: Option<DateTime<Utc>>,
-    pub queued_at: Option<DateTime<Utc>>,
-    pub start_date: Option<DateTime<Utc>>,
-    pub end_date: Option<DateTime<Utc>>,
-    /// Seconds from start to end, when both are known.
-    pub duration: Option<f64>,
-    pub data_interval_start: Option<DateTime<Utc>>,
-    pub data_interval_end: Option<DateTime<Utc>>,
-    pub run_after: DateTime<Utc>,
-    pub last_scheduling_decision: Option<DateTime<Utc>>,
-    pub run_type: DagRunType,
-    pub state: DagRunState,
-    pub triggered_by: Option<String>,
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
-    pub conf: serde_json::Value,
-    pub note: Option<String>,
-    /// Id of the DAG version the run executes.
-    pub dag_version_id: i64,
-}
-
-/// A task instance (Airflow's `TaskInstanceResponse`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct TaskInstanceResponse {
-    pub id: String,
-    pub task_id: String,
-    pub task_display_name: String,
-    pub dag_id: String,
-    pub dag_run_id: String,
-    pub map_index: i32,
-    pub logical_date: Option<DateTime<Utc>>,
-    pub run_after: DateTime<Utc>,
-    pub start_date: Option<DateTime<Utc>>,
-    pub end_date: Option<DateTime<Utc>>,
-    pub duration: Option<f64>,
-    pub state: Option<TaskInstanceState>,
-    pub try_number: i32,
-    pub max_tries: i32,
-    pub hostname: Option<String>,
-    pub pool: String,
-    pub pool_slots: i32,
-    pub queue: Option<String>,
-    pub priority_weight: Option<i32>,
-    pub operator: Option<String>,
-    pub queued_when: Option<DateTime<Utc>>,
-    pub scheduled_when: Option<DateTime<Utc>>,
-    /// The templated fields as rendered for the latest try.
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
-    pub rendered_fields: serde_json::Value,
-}
-
-/// A page of task instances (Airflow's `TaskInstanceCollectionResponse`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct TaskInstanceCollectionResponse {
-    pub task_instances: Vec<TaskInstanceResponse>,
-    pub total_entries: i64,
 }
 
 #[cfg(test)]

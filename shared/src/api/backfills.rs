@@ -1,0 +1,1 @@
+//! Backfills (Airflow's `Backfill*` models).

@@ -1,0 +1,1 @@
+//! Connections (Airflow's `Connection*` models).

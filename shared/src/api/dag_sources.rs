@@ -1,0 +1,1 @@
+//! Updraft's DAG file upload and validation.

@@ -1,0 +1,1 @@
+//! DAGs (Airflow's `DAG*` models).

@@ -1,0 +1,1 @@
+//! The audit log (Airflow's `EventLog*` models).

@@ -1,0 +1,1 @@
+//! Import errors (Airflow's `ImportError*` models).

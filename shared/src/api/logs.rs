@@ -1,0 +1,1 @@
+//! Task logs (Airflow's `TaskInstancesLogResponse`).

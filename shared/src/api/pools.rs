@@ -1,0 +1,1 @@
+//! Pools (Airflow's `Pool*` models).

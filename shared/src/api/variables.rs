@@ -1,0 +1,1 @@
+//! Variables (Airflow's `Variable*` models).

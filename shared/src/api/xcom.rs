@@ -1,0 +1,1 @@
+//! XCom entries (Airflow's `XCom*` models).
