@@ -11,6 +11,7 @@ pub mod dag_sources;
 pub mod dags;
 pub mod error;
 pub mod event_logs;
+pub mod ids;
 pub mod import_errors;
 pub mod logs;
 pub mod monitor;
