@@ -15,12 +15,16 @@ Shapes: chain40 (40 chained bash `true`), fan100 (start → 100 parallel bash `t
 chain10_python (10 chained python tasks running `pass`). DAG settings are the defaults
 (max_active_tasks 16, worker.concurrency 32), as a user would have them.
 
+The server gets a random admin password (UPDRAFT__AUTH__ADMIN_PASSWORD; on PostgreSQL also a
+fresh UPDRAFT__CORE__FERNET_KEY); the harness gets a JWT once from POST /auth/token and sends it
+as `Authorization: Bearer` on every API request but health.
+
 Usage: bench/engine.py [--runs 5] [--backend sqlite|postgres|both] [--binary PATH]
                        [--shapes chain40,fan100,chain10_python] [--idle 10]
 Builds the release binary first unless --binary is given. Writes the figures as JSON to
 bench/results/engine-<backend>-<UTC timestamp>.json and prints a markdown table.
 """
-import argparse, datetime, json, os, re, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
+import argparse, base64, datetime, json, os, re, secrets, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
 import urllib.error, urllib.request
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -87,7 +91,9 @@ class Server:
 
     def __init__(self, binary, env, workdir):
         self.env, self.port = env, int(env["UPDRAFT__SERVER__PORT"])
-        self.base = f"http://127.0.0.1:{self.port}/api/v2"
+        self.root = f"http://127.0.0.1:{self.port}"
+        self.base = self.root + "/api/v2"
+        self.token = None  # a JWT from login(), sent on every request once set
         self.stderr_path = os.path.join(workdir, "server.stderr")
         self.stderr = open(self.stderr_path, "wb")
         self.t_spawn = time.perf_counter()
@@ -107,8 +113,11 @@ class Server:
 
     def request(self, method, path, body=None):
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.base + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"} if data else {})
+        headers = {"Content-Type": "application/json"} if data else {}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        url = (self.root if path.startswith("/auth/") else self.base) + path
+        req = urllib.request.Request(url, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=30) as r:
                 return r.status, json.load(r)
@@ -133,6 +142,12 @@ class Server:
                 pass
             time.sleep(0.002)
         raise BenchError(f"the server was not healthy within {timeout} s\n{self.stderr_tail()}")
+
+    def login(self, password):
+        status, body = self.request("POST", "/auth/token", {"username": "admin", "password": password})
+        if status != 201:
+            raise BenchError(f"POST /auth/token as admin: HTTP {status}: {body}\n{self.stderr_tail()}")
+        self.token = body["access_token"]
 
     def sample_idle(self, window):
         self.check_alive()
@@ -280,14 +295,18 @@ def bench_backend(backend, binary, shapes, runs, idle_s, cleanups):
             f.write(text)
     env = {"PATH": os.environ.get("PATH", ""), "HOME": home, "UPDRAFT_HOME": home,
            "UPDRAFT__CORE__DAGS_FOLDER": dags, "UPDRAFT__SERVER__PORT": str(free_port()),
-           "UPDRAFT__LOGGING__LEVEL": "warn", "NO_COLOR": "1"}
+           "UPDRAFT__LOGGING__LEVEL": "warn", "NO_COLOR": "1",
+           "UPDRAFT__AUTH__ADMIN_PASSWORD": secrets.token_urlsafe(18)}
     if backend == "postgres":
         url, pg_dir = start_pg()
         cleanups.append(lambda: stop_pg(pg_dir))
         env["DATABASE_URL"] = url
+        # PostgreSQL refuses to start without a shared key (SQLite generates one in UPDRAFT_HOME).
+        env["UPDRAFT__CORE__FERNET_KEY"] = base64.urlsafe_b64encode(os.urandom(32)).decode()
     server = Server(binary, env, work)
     cleanups.append(server.stop)
     result = {"backend": backend, "health_ms": server.wait_healthy()}
+    server.login(env["UPDRAFT__AUTH__ADMIN_PASSWORD"])
     time.sleep(max(0.0, SETTLE_S - (time.perf_counter() - server.t_spawn)))
     result["idle_start"] = server.sample_idle(idle_s)
     result["shapes"], result["errors"] = {}, {}

@@ -141,15 +141,26 @@ pub async fn wait_for_run(app: &TestApp, dag_id: &str, run_id: &str) -> Value {
 
 /// The run's task instances as the API shows them, by task id.
 pub async fn task_instances(app: &TestApp, dag_id: &str, run_id: &str) -> BTreeMap<String, Value> {
-    let path = format!("{}/taskInstances", run_path(dag_id, run_id));
-    let (status, body) = app.get_json(&path).await;
-    assert_eq!(status, 200, "{body}");
-    body["task_instances"]
-        .as_array()
-        .expect("task_instances is a list")
-        .iter()
-        .map(|ti| (ti["task_id"].as_str().unwrap().to_string(), ti.clone()))
-        .collect()
+    let mut all = BTreeMap::new();
+    // Pages of 100 (the API's maximum page).
+    loop {
+        let path = format!(
+            "{}/taskInstances?limit=100&offset={}",
+            run_path(dag_id, run_id),
+            all.len()
+        );
+        let (status, body) = app.get_json(&path).await;
+        assert_eq!(status, 200, "{body}");
+        let page = body["task_instances"]
+            .as_array()
+            .expect("task_instances is a list");
+        for ti in page {
+            all.insert(ti["task_id"].as_str().unwrap().to_string(), ti.clone());
+        }
+        if page.is_empty() || all.len() as u64 >= body["total_entries"].as_u64().unwrap_or(0) {
+            return all;
+        }
+    }
 }
 
 /// A task instance's state, `none` before the scheduler gave it one.

@@ -7,9 +7,16 @@ mod engine_helpers;
 mod helpers;
 
 mod api;
+mod api_auth;
+mod api_dag_runs;
+mod api_dags;
+mod api_logs_xcom;
+mod api_task_instances;
+mod api_variables_connections;
 mod browser;
 mod cli;
 mod config_errors;
+mod contract;
 mod dag_folder;
 mod dags_cli;
 mod db;

@@ -7,7 +7,9 @@ const TASK_INSTANCE: u64 = 0x7570_6472_6166_7401; // "updraft" + kind
 const DAG_VERSION: u64 = 0x7570_6472_6166_7602;
 
 fn to_uuid(kind: u64, id: i64) -> String {
-    Uuid::from_u64_pair(kind, id as u64).hyphenated().to_string()
+    Uuid::from_u64_pair(kind, id as u64)
+        .hyphenated()
+        .to_string()
 }
 
 fn from_uuid(kind: u64, s: &str) -> Option<i64> {

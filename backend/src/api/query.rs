@@ -48,7 +48,8 @@ impl Page {
             limit: limit
                 .unwrap_or(settings.fallback_page_limit)
                 .min(settings.maximum_page_limit),
-            offset: offset.unwrap_or(0),
+            // SQL binds offsets as i64; larger ones would panic in the driver.
+            offset: offset.unwrap_or(0).min(i64::MAX as u64),
         }
     }
 }
@@ -216,6 +217,7 @@ mod tests {
             }
         );
         assert_eq!(Page::new(&s, Some(1000), Some(5)).limit, 100);
+        assert_eq!(Page::new(&s, None, Some(u64::MAX)).offset, i64::MAX as u64);
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod admin;
 mod dags;
 mod runs;
 
@@ -53,6 +54,11 @@ enum Command {
     /// Test a single task
     #[command(subcommand)]
     Tasks(runs::TasksCommand),
+    /// Create, list, change and delete users of the API and UI
+    #[command(subcommand)]
+    Users(admin::UsersCommand),
+    /// Re-encrypt stored secrets with the first key of core.fernet_key (after adding a new key in front)
+    RotateFernetKey,
     /// Print the OpenAPI document of the REST API
     Openapi {
         /// Output format
@@ -108,6 +114,9 @@ pub(crate) enum Failure {
     Store(#[from] StoreError),
     #[error("{0}")]
     Failed(String),
+    /// Bad arguments (exit 2).
+    #[error("{0}")]
+    Usage(String),
     #[error("{0:#}")]
     Other(#[from] anyhow::Error),
 }
@@ -115,7 +124,7 @@ pub(crate) enum Failure {
 impl Failure {
     fn exit_code(&self) -> u8 {
         match self {
-            Failure::Config(_) => 2,
+            Failure::Config(_) | Failure::Usage(_) => 2,
             Failure::Store(StoreError::Unreachable { .. } | StoreError::Rejected { .. }) => 2,
             _ => 1,
         }
@@ -181,6 +190,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
         ) => {
             let config = load_for_database(&overrides)?;
             runtime()?.block_on(runs::dags(config, cmd))
+        }
+        Command::Users(cmd) => {
+            let config = load_for_database(&overrides)?;
+            runtime()?.block_on(admin::users_command(config, cmd))
+        }
+        Command::RotateFernetKey => {
+            let config = load_for_database(&overrides)?;
+            runtime()?.block_on(admin::rotate_fernet_key(config))
         }
         Command::Tasks(cmd) => {
             let config = load_for_database(&overrides)?;

@@ -32,7 +32,7 @@ pub struct Signals {
     /// Task instances were queued.
     pub worker: Notify,
     /// Running task instances of this process, by id, so the scheduler can stop them.
-    running: Mutex<HashMap<i64, CancellationToken>>,
+    running: Mutex<HashMap<(i64, i32), CancellationToken>>,
 }
 
 impl Signals {
@@ -44,26 +44,35 @@ impl Signals {
         self.scheduler.notify_one();
     }
 
-    pub fn register(&self, ti_id: i64) -> CancellationToken {
+    /// A try starts: its stop token. Keyed by try, so a cleared task instance's new try and
+    /// its old one, still ending, never remove each other's token.
+    pub fn register(&self, ti_id: i64, try_number: i32) -> CancellationToken {
         let token = CancellationToken::new();
         self.running
             .lock()
             .expect("signals lock")
-            .insert(ti_id, token.clone());
+            .insert((ti_id, try_number), token.clone());
         token
     }
 
-    pub fn unregister(&self, ti_id: i64) {
-        self.running.lock().expect("signals lock").remove(&ti_id);
-    }
-
-    pub fn running_ids(&self) -> Vec<i64> {
+    pub fn unregister(&self, ti_id: i64, try_number: i32) {
         self.running
             .lock()
             .expect("signals lock")
+            .remove(&(ti_id, try_number));
+    }
+
+    /// Task instances with a try running in this process.
+    pub fn running_ids(&self) -> Vec<i64> {
+        let mut ids: Vec<i64> = self
+            .running
+            .lock()
+            .expect("signals lock")
             .keys()
-            .copied()
-            .collect()
+            .map(|(id, _)| *id)
+            .collect();
+        ids.dedup();
+        ids
     }
 
     pub fn stop_all(&self) {
@@ -73,9 +82,12 @@ impl Signals {
     }
 
     /// Stops a task instance if it runs in this process.
+    /// Stops every running try of the task instance.
     pub fn stop(&self, ti_id: i64) {
-        if let Some(token) = self.running.lock().expect("signals lock").get(&ti_id) {
-            token.cancel();
+        for ((id, _), token) in self.running.lock().expect("signals lock").iter() {
+            if *id == ti_id {
+                token.cancel();
+            }
         }
     }
 }
@@ -551,7 +563,8 @@ impl Scheduler {
                     let used = occupancy.pool.get(&r.pool).copied().unwrap_or(0);
                     let run_active = occupancy.run.get(&r.run_id).copied().unwrap_or(0);
                     let limit = max_tasks.get(&r.run_id).copied().unwrap_or(16).max(1);
-                    used + r.pool_slots <= slots && run_active < limit
+                    // -1 slots: an unlimited pool (Airflow's meaning).
+                    (slots == -1 || used + r.pool_slots <= slots) && run_active < limit
                 }
             };
             match (fits, r.new_try) {
@@ -587,6 +600,7 @@ impl Scheduler {
             });
             let finish = FinishTry {
                 ti_id: ti.id,
+                try_number: Some(ti.try_number),
                 owner: ti.lease_owner,
                 state: if retry { S::UpForRetry } else { S::Failed },
                 end_date: now,

@@ -73,8 +73,10 @@ fn normalize(name: &str) -> String {
 
 impl SensitiveNames {
     pub fn from_settings(core: &CoreSettings) -> Self {
-        let mut names = Self::default();
-        names.enabled = core.hide_sensitive_var_conn_fields;
+        let mut names = Self {
+            enabled: core.hide_sensitive_var_conn_fields,
+            ..Self::default()
+        };
         for extra in &core.sensitive_var_conn_names {
             let extra = normalize(extra);
             if !extra.is_empty() && !names.fragments.contains(&extra) {

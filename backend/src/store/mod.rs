@@ -2,11 +2,14 @@
 //! time), and the queries other modules need.
 
 pub mod audit;
+pub mod connections;
 pub mod dags;
 pub mod entities;
 pub mod job;
+pub mod pools;
 pub mod runs;
 pub mod users;
+pub mod variables;
 
 use std::str::FromStr;
 use std::time::{Duration, Instant};

@@ -537,6 +537,8 @@ pub async fn renew_leases(
 #[derive(Debug, Clone)]
 pub struct FinishTry {
     pub ti_id: i64,
+    /// The try being recorded: a stale try never records over a newer one.
+    pub try_number: Option<i32>,
     /// The lease holder the row must still have (a worker that lost its lease records nothing).
     pub owner: Option<i64>,
     pub state: TaskInstanceState,
@@ -573,6 +575,9 @@ pub async fn finish_try(db: &Db, f: &FinishTry) -> Result<bool, StoreError> {
         .filter(C::State.eq(TaskInstanceState::Running.as_str()));
     if let Some(owner) = f.owner {
         update = update.filter(C::LeaseOwner.eq(owner));
+    }
+    if let Some(try_number) = f.try_number {
+        update = update.filter(C::TryNumber.eq(try_number));
     }
     if update.exec(&txn).await?.rows_affected == 0 {
         // Not this owner's running try any more (lease expired, state changed by hand).

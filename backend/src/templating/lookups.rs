@@ -24,6 +24,15 @@ impl VariableAccessor {
 
     fn get(&self, key: &str) -> Option<Result<Value, Error>> {
         let raw = self.lookups.variables.get(key)?;
+        if let Some(hook) = &self.lookups.on_variable_read {
+            hook(raw);
+            // Parts of a JSON value can be rendered on their own.
+            if let Ok(json) = serde_json::from_str::<serde_json::Value>(raw) {
+                let mut leaves = Vec::new();
+                json_leaves(&json, &mut leaves);
+                leaves.iter().for_each(|s| hook(s));
+            }
+        }
         Some(if self.json {
             serde_json::from_str::<serde_json::Value>(raw)
                 .map(Value::from_serialize)
@@ -381,5 +390,16 @@ impl Object for TaskInstance {
             "<TaskInstance: {}.{} {} map_index={}>",
             self.dag_id, self.task_id, self.run_id, self.map_index
         )
+    }
+}
+
+/// The strings and numbers inside a JSON value.
+fn json_leaves(v: &serde_json::Value, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::String(s) => out.push(s.clone()),
+        serde_json::Value::Number(n) => out.push(n.to_string()),
+        serde_json::Value::Array(a) => a.iter().for_each(|v| json_leaves(v, out)),
+        serde_json::Value::Object(o) => o.values().for_each(|v| json_leaves(v, out)),
+        _ => {}
     }
 }

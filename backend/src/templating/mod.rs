@@ -34,6 +34,9 @@ use datetime::PyDateTime;
 use lookups::{ConnectionAccessor, TaskInstance, VariableAccessor};
 use python::{python_formatter, python_methods};
 
+/// Called with a secret value a template read (the task log masks it).
+pub type SecretHook = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// What the engine reads from the database for a template that needs it (see [`needs_lookups`]).
 #[derive(Clone, Default)]
 pub struct Lookups {
@@ -43,6 +46,8 @@ pub struct Lookups {
     pub connections: HashMap<String, Connection>,
     /// XComs of this DAG run: (task_id, key) -> value.
     pub xcoms: HashMap<(String, String), serde_json::Value>,
+    /// Told every variable value a template reads, so the task log can mask it.
+    pub on_variable_read: Option<SecretHook>,
 }
 
 impl fmt::Debug for Lookups {

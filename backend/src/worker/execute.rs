@@ -15,7 +15,7 @@ use super::Worker;
 use crate::logs::{log_path, TaskLog};
 use crate::operators::{bash, python, Outcome};
 use crate::scheduler::loaded::LoadedDag;
-use crate::store::entities::{connection, dag_run, task_instance, variable};
+use crate::store::entities::{dag_run, task_instance};
 use crate::store::runs::{self, FinishTry};
 use crate::store::StoreError;
 use crate::templating::{self, Lookups, RunContext};
@@ -111,6 +111,7 @@ impl Worker {
     async fn record(&self, ti: &task_instance::Model, end: TryEnd) {
         let finish = FinishTry {
             ti_id: ti.id,
+            try_number: Some(ti.try_number),
             owner: Some(self.job_id),
             state: end.state,
             end_date: Utc::now(),
@@ -479,13 +480,29 @@ impl Worker {
         xcoms: bool,
     ) -> Result<Lookups, StoreError> {
         let mut lookups = Lookups::default();
+        let secrets = &self.options.secrets;
         if vars {
-            for v in variable::Entity::find().all(self.db.conn()).await? {
-                lookups.variables.insert(v.key, v.val);
+            for (key, value) in
+                crate::store::variables::all_variables_plain(&self.db, secrets).await?
+            {
+                lookups.variables.insert(key, value);
             }
+            // Variables are secrets: every value a template reads is masked in the task's log.
+            let masker = self.masker.clone();
+            lookups.on_variable_read = Some(Arc::new(move |value: &str| masker.add(value)));
         }
         if conns {
-            for c in connection::Entity::find().all(self.db.conn()).await? {
+            for c in crate::store::connections::all_connections_plain(&self.db, secrets).await? {
+                // Secrets inside `extra` (api_key, token, ...) are masked like passwords.
+                if let Some(json) = c
+                    .extra
+                    .as_deref()
+                    .and_then(|e| serde_json::from_str::<serde_json::Value>(e).ok())
+                {
+                    let mut found = Vec::new();
+                    secrets.names.sensitive_strings(&json, &mut found);
+                    found.iter().for_each(|s| self.masker.add(s));
+                }
                 // A password a template can read is masked in logs and rendered fields.
                 if let Some(password) = &c.password {
                     self.masker.add(password);

@@ -97,11 +97,11 @@ impl Worker {
                                 break;
                             };
                             let me = self.clone();
-                            let cancel = self.signals.register(ti.id);
+                            let cancel = self.signals.register(ti.id, ti.try_number);
                             tasks.spawn(async move {
-                                let id = ti.id;
+                                let (id, try_number) = (ti.id, ti.try_number);
                                 me.execute(ti, cancel).await;
-                                me.signals.unregister(id);
+                                me.signals.unregister(id, try_number);
                                 drop(permit);
                                 me.signals.wake_scheduler();
                                 me.signals.worker.notify_one();

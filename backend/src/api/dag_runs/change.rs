@@ -1,0 +1,266 @@
+//! Changing runs by hand: patch (state, note), clear, delete. Each change commits with its
+//! audit entry; tries taken away from a worker of this process are stopped at once (workers
+//! elsewhere stop them at their next lease renewal).
+
+use std::collections::{HashMap, HashSet};
+
+use actix_web::{web, HttpResponse};
+use sea_orm::prelude::Expr;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
+use serde::Deserialize;
+use updraft_shared::api::{DagRunClearBody, DagRunMutableStates, DagRunPatchBody, DagRunResponse};
+use updraft_shared::state::{DagRunState, TaskInstanceState};
+
+use super::{find_run, find_run_in, run_response, store};
+use crate::api::query::{self, ApiQuery};
+use crate::api::ApiError;
+use crate::auth::{Identity, Role};
+use crate::server::AppState;
+use crate::store::audit::{self, AuditEntry};
+use crate::store::dags::dag_version;
+use crate::store::entities::{dag_run, task_instance, task_instance_history, xcom};
+
+const NOTE_MAX: usize = 1000;
+
+#[derive(Debug, Deserialize)]
+pub struct PatchQuery {
+    #[serde(default, deserialize_with = "query::one_or_many")]
+    update_mask: Vec<String>,
+}
+
+/// Mark a run success, failed or queued, or set its note.
+#[utoipa::path(
+    patch,
+    path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}",
+    operation_id = "patch_dag_run",
+    tag = "DagRun",
+    params(
+        ("dag_id" = String, Path, description = "The DAG"),
+        ("dag_run_id" = String, Path, description = "The run id"),
+        ("update_mask" = Option<Vec<String>>, Query, description = "Fields to change (state, note); all given ones when absent"),
+    ),
+    request_body = DagRunPatchBody,
+    responses(
+        (status = 200, description = "Successful Response", body = DagRunResponse),
+        (status = 400, description = "Bad Request", body = updraft_shared::api::HttpError),
+        (status = 401, description = "Unauthorized", body = updraft_shared::api::HttpError),
+        (status = 403, description = "Forbidden", body = updraft_shared::api::HttpError),
+        (status = 404, description = "Not Found", body = updraft_shared::api::HttpError),
+        (status = 422, description = "Validation Error", body = updraft_shared::api::HttpError),
+    )
+)]
+pub async fn patch_dag_run(
+    state: web::Data<AppState>,
+    user: Identity,
+    path: web::Path<(String, String)>,
+    q: ApiQuery<PatchQuery>,
+    body: web::Json<DagRunPatchBody>,
+) -> Result<HttpResponse, ApiError> {
+    user.require(Role::User)?;
+    let (dag_id, run_id) = path.into_inner();
+    let body = body.into_inner();
+    let mask: Vec<String> =
+        q.0.update_mask
+            .iter()
+            .flat_map(|m| m.split(','))
+            .map(|m| m.trim().to_string())
+            .filter(|m| !m.is_empty())
+            .collect();
+    if let Some(bad) = mask
+        .iter()
+        .find(|m| !["state", "note"].contains(&m.as_str()))
+    {
+        return Err(ApiError::BadRequest(format!(
+            "Invalid field `{bad}` in update mask: a run's state and note can be changed"
+        )));
+    }
+    let wanted = |field: &str| mask.is_empty() || mask.iter().any(|m| m == field);
+    let new_state = body.state.filter(|_| wanted("state")).map(|s| match s {
+        DagRunMutableStates::Queued => DagRunState::Queued,
+        DagRunMutableStates::Success => DagRunState::Success,
+        DagRunMutableStates::Failed => DagRunState::Failed,
+    });
+    let new_note = body.note.filter(|_| wanted("note"));
+    if let Some(Some(note)) = &new_note {
+        if note.chars().count() > NOTE_MAX {
+            return Err(ApiError::Unprocessable(format!(
+                "note: at most {NOTE_MAX} characters, not {}",
+                note.chars().count()
+            )));
+        }
+    }
+    let now = crate::timefmt::now();
+    let txn = state.db.conn().begin().await?;
+    audit::record(
+        &txn,
+        AuditEntry::new("patch_dag_run", &user.username)
+            .dag(&dag_id)
+            .run(&run_id)
+            .extra(serde_json::json!({
+                "state": new_state.map(|s| s.as_str()),
+                "note": new_note,
+                "update_mask": mask,
+            })),
+    )
+    .await?;
+    let run = find_run_in(&txn, &dag_id, &run_id).await?;
+    let mut taken = Vec::new();
+    if let Some(to) = new_state {
+        taken = store::mark(&txn, &run, to, now).await?;
+    }
+    if let Some(note) = new_note {
+        dag_run::Entity::update_many()
+            .col_expr(dag_run::Column::Note, Expr::value(note))
+            .col_expr(dag_run::Column::UpdatedAt, Expr::value(now))
+            .filter(dag_run::Column::Id.eq(run.id))
+            .exec(&txn)
+            .await?;
+    }
+    txn.commit().await?;
+    for id in taken {
+        state.engine.signals.stop(id);
+    }
+    state.engine.signals.wake_scheduler();
+    let run = find_run(&state, &dag_id, &run_id).await?;
+    Ok(HttpResponse::Ok().json(run_response(state.db.conn(), run).await?))
+}
+
+/// Clear a run: a dry run (the default) lists the task instances that would run again;
+/// otherwise they lose their state and the run is queued again.
+#[utoipa::path(
+    post,
+    path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/clear",
+    operation_id = "clear_dag_run",
+    tag = "DagRun",
+    params(
+        ("dag_id" = String, Path, description = "The DAG"),
+        ("dag_run_id" = String, Path, description = "The run id"),
+    ),
+    request_body = DagRunClearBody,
+    responses(
+        (status = 200, description = "Successful Response: TaskInstanceCollectionResponse for a dry run, DAGRunResponse otherwise", body = updraft_shared::api::ResponseClearDagRun),
+        (status = 401, description = "Unauthorized", body = updraft_shared::api::HttpError),
+        (status = 403, description = "Forbidden", body = updraft_shared::api::HttpError),
+        (status = 404, description = "Not Found", body = updraft_shared::api::HttpError),
+        (status = 422, description = "Validation Error", body = updraft_shared::api::HttpError),
+    )
+)]
+pub async fn clear_dag_run(
+    state: web::Data<AppState>,
+    user: Identity,
+    path: web::Path<(String, String)>,
+    body: web::Json<DagRunClearBody>,
+) -> Result<HttpResponse, ApiError> {
+    user.require(Role::User)?;
+    let (dag_id, run_id) = path.into_inner();
+    let body = body.into_inner();
+    let run = find_run(&state, &dag_id, &run_id).await?;
+    if body.dry_run {
+        let tis = store::clearable(state.db.conn(), run.id, body.only_failed).await?;
+        let version_ids: HashSet<i64> = tis.iter().map(|t| t.dag_version_id).collect();
+        let versions: HashMap<i64, updraft_shared::api::DagVersionResponse> =
+            dag_version::Entity::find()
+                .filter(dag_version::Column::Id.is_in(version_ids))
+                .all(state.db.conn())
+                .await?
+                .iter()
+                .map(|v| (v.id, crate::api::ids::dag_version_response(v)))
+                .collect();
+        let list: Vec<serde_json::Value> = tis
+            .iter()
+            .map(|ti| store::task_instance_json(ti, &run, versions.get(&ti.dag_version_id)))
+            .collect();
+        // Airflow's `TaskInstanceCollectionResponse`, built as JSON.
+        return Ok(HttpResponse::Ok().json(serde_json::json!({
+            "task_instances": list,
+            "total_entries": list.len(),
+        })));
+    }
+    let loaded = state
+        .engine
+        .cache
+        .get(&state.db, run.dag_version_id)
+        .await
+        .ok();
+    let now = crate::timefmt::now();
+    let txn = state.db.conn().begin().await?;
+    audit::record(
+        &txn,
+        AuditEntry::new("clear_dag_run", &user.username)
+            .dag(&dag_id)
+            .run(&run_id)
+            .extra(serde_json::json!({"only_failed": body.only_failed})),
+    )
+    .await?;
+    let tis = store::clearable(&txn, run.id, body.only_failed).await?;
+    let taken = store::clear(&txn, &run, &tis, loaded.as_deref(), now).await?;
+    txn.commit().await?;
+    for id in taken {
+        state.engine.signals.stop(id);
+    }
+    state.engine.signals.wake_scheduler();
+    let run = find_run(&state, &dag_id, &run_id).await?;
+    Ok(HttpResponse::Ok().json(run_response(state.db.conn(), run).await?))
+}
+
+/// Delete a run with its task instances, their tries and XComs.
+#[utoipa::path(
+    delete,
+    path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}",
+    operation_id = "delete_dag_run",
+    tag = "DagRun",
+    params(
+        ("dag_id" = String, Path, description = "The DAG"),
+        ("dag_run_id" = String, Path, description = "The run id"),
+    ),
+    responses(
+        (status = 204, description = "Successful Response"),
+        (status = 401, description = "Unauthorized", body = updraft_shared::api::HttpError),
+        (status = 403, description = "Forbidden", body = updraft_shared::api::HttpError),
+        (status = 404, description = "Not Found", body = updraft_shared::api::HttpError),
+    )
+)]
+pub async fn delete_dag_run(
+    state: web::Data<AppState>,
+    user: Identity,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    user.require(Role::User)?;
+    let (dag_id, run_id) = path.into_inner();
+    let txn = state.db.conn().begin().await?;
+    audit::record(
+        &txn,
+        AuditEntry::new("delete_dag_run", &user.username)
+            .dag(&dag_id)
+            .run(&run_id),
+    )
+    .await?;
+    let run = find_run_in(&txn, &dag_id, &run_id).await?;
+    let running: Vec<i64> = task_instance::Entity::find()
+        .filter(task_instance::Column::DagRunId.eq(run.id))
+        .filter(task_instance::Column::State.eq(TaskInstanceState::Running.as_str()))
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|ti| ti.id)
+        .collect();
+    xcom::Entity::delete_many()
+        .filter(xcom::Column::DagRunId.eq(run.id))
+        .exec(&txn)
+        .await?;
+    task_instance_history::Entity::delete_many()
+        .filter(task_instance_history::Column::DagRunId.eq(run.id))
+        .exec(&txn)
+        .await?;
+    task_instance::Entity::delete_many()
+        .filter(task_instance::Column::DagRunId.eq(run.id))
+        .exec(&txn)
+        .await?;
+    dag_run::Entity::delete_by_id(run.id).exec(&txn).await?;
+    txn.commit().await?;
+    for id in running {
+        state.engine.signals.stop(id);
+    }
+    state.engine.signals.wake_scheduler();
+    Ok(HttpResponse::NoContent().finish())
+}

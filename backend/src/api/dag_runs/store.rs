@@ -1,0 +1,364 @@
+//! The run changes the API makes inside the caller's transaction (so the audit entry and the
+//! change commit together): creating a run, clearing it, marking it by hand. Like Airflow's
+//! `clear_task_instances` and `set_dag_run_state_to_*`.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use sea_orm::prelude::Expr;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait,
+    QueryFilter, QueryOrder,
+};
+use updraft_shared::state::{DagRunState, TaskInstanceState as S};
+
+use crate::scheduler::loaded::LoadedDag;
+use crate::store::entities::{dag_run, task_instance};
+use crate::store::runs::{CreateRunError, NewRun};
+use crate::store::StoreError;
+
+const CHUNK: usize = 500;
+
+/// `store::runs::create_run` inside the caller's transaction (no audit entry of its own): the
+/// run and a task instance without state for each task.
+pub async fn insert_run(
+    txn: &DatabaseTransaction,
+    dag: &LoadedDag,
+    new: NewRun,
+    now: DateTime<Utc>,
+) -> Result<dag_run::Model, CreateRunError> {
+    let dag_id = dag.dag.dag_id.clone();
+    let row = dag_run::ActiveModel {
+        dag_id: Set(dag_id.clone()),
+        run_id: Set(new.run_id.clone()),
+        run_type: Set(new.run_type.as_str().into()),
+        state: Set(new.state.as_str().into()),
+        logical_date: Set(new.logical_date),
+        data_interval_start: Set(new.data_interval.map(|i| i.start)),
+        data_interval_end: Set(new.data_interval.map(|i| i.end)),
+        run_after: Set(new.run_after),
+        queued_at: Set(Some(now)),
+        start_date: Set(None),
+        end_date: Set(None),
+        conf: Set(serde_json::Value::Object(new.conf).to_string()),
+        note: Set(new.note),
+        triggered_by: Set(Some(new.triggered_by)),
+        dag_version_id: Set(dag.version_id),
+        backfill_id: Set(new.backfill_id),
+        clear_number: Set(0),
+        last_scheduling_decision: Set(None),
+        updated_at: Set(now),
+        ..Default::default()
+    };
+    let id = match dag_run::Entity::insert(row).exec(txn).await {
+        Ok(r) => r.last_insert_id,
+        Err(e)
+            if matches!(
+                e.sql_err(),
+                Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+            ) =>
+        {
+            return Err(CreateRunError::Duplicate {
+                dag_id,
+                run_id: new.run_id,
+            })
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let tis: Vec<task_instance::ActiveModel> = dag
+        .dag
+        .tasks
+        .iter()
+        .enumerate()
+        .map(|(i, task)| task_instance::ActiveModel {
+            dag_run_id: Set(id),
+            dag_id: Set(dag_id.clone()),
+            run_id: Set(new.run_id.clone()),
+            task_id: Set(task.id.clone()),
+            map_index: Set(-1),
+            state: Set(None),
+            try_number: Set(0),
+            max_tries: Set(dag.retries(i) as i32),
+            operator: Set(task.operator.name().into()),
+            pool: Set(dag.pool(i).into()),
+            pool_slots: Set(dag.pool_slots(i) as i32),
+            queue: Set(dag.queue(i).into()),
+            priority_weight: Set(dag.weights[i].clamp(i32::MIN as i64, i32::MAX as i64) as i32),
+            hostname: Set(String::new()),
+            dag_version_id: Set(dag.version_id),
+            updated_at: Set(now),
+            ..Default::default()
+        })
+        .collect();
+    for chunk in tis.chunks(CHUNK) {
+        task_instance::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(txn)
+            .await?;
+    }
+    dag_run::Entity::find_by_id(id)
+        .one(txn)
+        .await?
+        .ok_or_else(|| StoreError::Db(sea_orm::DbErr::RecordNotFound("new run".into())).into())
+}
+
+/// The task instances a clear of the run takes: all of them, or only the failed and
+/// upstream-failed ones.
+pub async fn clearable(
+    conn: &impl ConnectionTrait,
+    run_pk: i64,
+    only_failed: bool,
+) -> Result<Vec<task_instance::Model>, StoreError> {
+    let mut q = task_instance::Entity::find().filter(task_instance::Column::DagRunId.eq(run_pk));
+    if only_failed {
+        q = q.filter(
+            task_instance::Column::State.is_in([S::Failed.as_str(), S::UpstreamFailed.as_str()]),
+        );
+    }
+    Ok(q.order_by_asc(task_instance::Column::Id).all(conn).await?)
+}
+
+/// Clears task instances of `run` (Airflow's `clear_task_instances` with the run queued again):
+/// they lose their state so the scheduler runs them again, each with a new try and its task's
+/// `retries` on top of the tries made. Returns the ids that were running (to stop them).
+pub async fn clear(
+    txn: &DatabaseTransaction,
+    run: &dag_run::Model,
+    tis: &[task_instance::Model],
+    dag: Option<&LoadedDag>,
+    now: DateTime<Utc>,
+) -> Result<Vec<i64>, StoreError> {
+    use task_instance::Column as C;
+    if tis.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Grouped by the retries to add, so one statement serves each group.
+    let mut by_retries: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
+    let mut keep_max = Vec::new();
+    for ti in tis {
+        match dag.and_then(|d| d.graph.index_of(&ti.task_id).map(|i| d.retries(i))) {
+            Some(r) => by_retries.entry(r as i32).or_default().push(ti.id),
+            // A task gone from the DAG keeps at least the tries it made.
+            None => keep_max.push(ti.id),
+        }
+    }
+    let base = || {
+        task_instance::Entity::update_many()
+            .col_expr(C::State, Expr::value(Option::<String>::None))
+            .col_expr(C::EndDate, Expr::value(Option::<DateTime<Utc>>::None))
+            .col_expr(C::NextRetryAt, Expr::value(Option::<DateTime<Utc>>::None))
+            .col_expr(C::LeaseOwner, Expr::value(Option::<i64>::None))
+            .col_expr(
+                C::LeaseExpiresAt,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .col_expr(C::UpdatedAt, Expr::value(now))
+    };
+    for (retries, ids) in &by_retries {
+        for chunk in ids.chunks(CHUNK) {
+            base()
+                .col_expr(C::MaxTries, Expr::col(C::TryNumber).add(*retries))
+                .filter(C::Id.is_in(chunk.iter().copied()))
+                .exec(txn)
+                .await?;
+        }
+    }
+    for chunk in keep_max.chunks(CHUNK) {
+        base()
+            .filter(C::Id.is_in(chunk.iter().copied()))
+            .exec(txn)
+            .await?;
+    }
+    dag_run::Entity::update_many()
+        .col_expr(
+            dag_run::Column::State,
+            Expr::value(DagRunState::Queued.as_str()),
+        )
+        .col_expr(dag_run::Column::QueuedAt, Expr::value(now))
+        .col_expr(
+            dag_run::Column::StartDate,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(
+            dag_run::Column::EndDate,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(
+            dag_run::Column::LastSchedulingDecision,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(
+            dag_run::Column::ClearNumber,
+            Expr::col(dag_run::Column::ClearNumber).add(1),
+        )
+        .col_expr(dag_run::Column::UpdatedAt, Expr::value(now))
+        .filter(dag_run::Column::Id.eq(run.id))
+        .exec(txn)
+        .await?;
+    Ok(tis
+        .iter()
+        .filter(|ti| ti.state.as_deref() == Some(S::Running.as_str()))
+        .map(|ti| ti.id)
+        .collect())
+}
+
+/// Sets a run's state by hand with Airflow's effects on its task instances: `success` makes
+/// every task instance successful; `failed` fails the running ones and skips the unfinished
+/// rest; `queued` only queues the run again. Returns the ids of tries that were running (to
+/// stop them).
+pub async fn mark(
+    txn: &DatabaseTransaction,
+    run: &dag_run::Model,
+    to: DagRunState,
+    now: DateTime<Utc>,
+) -> Result<Vec<i64>, StoreError> {
+    use task_instance::Column as C;
+    let running_states = [S::Running, S::Deferred, S::UpForReschedule];
+    let finished = [
+        S::Success,
+        S::Failed,
+        S::Skipped,
+        S::UpstreamFailed,
+        S::Removed,
+    ];
+    let names = |states: &[S]| states.iter().map(|s| s.as_str()).collect::<Vec<_>>();
+    let of_run = || Condition::all().add(C::DagRunId.eq(run.id));
+    // (which task instances, their new state)
+    let changes: Vec<(Condition, S)> = match to {
+        DagRunState::Success => vec![(
+            of_run().add(
+                Condition::any()
+                    .add(C::State.is_null())
+                    .add(C::State.ne(S::Success.as_str())),
+            ),
+            S::Success,
+        )],
+        DagRunState::Failed => vec![
+            (
+                of_run().add(C::State.is_in(names(&running_states))),
+                S::Failed,
+            ),
+            (
+                of_run().add(
+                    Condition::any().add(C::State.is_null()).add(
+                        Condition::all()
+                            .add(C::State.is_not_in(names(&finished)))
+                            .add(C::State.is_not_in(names(&running_states))),
+                    ),
+                ),
+                S::Skipped,
+            ),
+        ],
+        DagRunState::Queued | DagRunState::Running => Vec::new(),
+    };
+    let running: Vec<i64> = if changes.is_empty() {
+        Vec::new()
+    } else {
+        task_instance::Entity::find()
+            .filter(C::DagRunId.eq(run.id))
+            .filter(C::State.eq(S::Running.as_str()))
+            .all(txn)
+            .await?
+            .into_iter()
+            .map(|ti| ti.id)
+            .collect()
+    };
+    for (which, state) in changes {
+        // Airflow's `TaskInstance.set_state`: start and end dates kept when known.
+        task_instance::Entity::update_many()
+            .col_expr(C::StartDate, Expr::value(now))
+            .filter(which.clone().add(C::StartDate.is_null()))
+            .exec(txn)
+            .await?;
+        task_instance::Entity::update_many()
+            .col_expr(C::EndDate, Expr::value(now))
+            .filter(which.clone().add(C::EndDate.is_null()))
+            .exec(txn)
+            .await?;
+        task_instance::Entity::update_many()
+            .col_expr(C::State, Expr::value(state.as_str()))
+            .col_expr(C::NextRetryAt, Expr::value(Option::<DateTime<Utc>>::None))
+            .col_expr(C::LeaseOwner, Expr::value(Option::<i64>::None))
+            .col_expr(
+                C::LeaseExpiresAt,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .col_expr(C::UpdatedAt, Expr::value(now))
+            .filter(which)
+            .exec(txn)
+            .await?;
+    }
+    let mut update = dag_run::Entity::update_many()
+        .col_expr(dag_run::Column::State, Expr::value(to.as_str()))
+        .col_expr(dag_run::Column::UpdatedAt, Expr::value(now));
+    if to.is_finished() {
+        update = update.col_expr(dag_run::Column::EndDate, Expr::value(now));
+    } else if run.state != to.as_str() {
+        update = update
+            .col_expr(dag_run::Column::QueuedAt, Expr::value(now))
+            .col_expr(
+                dag_run::Column::StartDate,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .col_expr(
+                dag_run::Column::EndDate,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .col_expr(
+                dag_run::Column::LastSchedulingDecision,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            );
+    }
+    update
+        .filter(dag_run::Column::Id.eq(run.id))
+        .exec(txn)
+        .await?;
+    Ok(running)
+}
+
+/// A task instance as Airflow 3.3's `TaskInstanceResponse` (every key, null when unknown).
+pub fn task_instance_json(
+    ti: &task_instance::Model,
+    run: &dag_run::Model,
+    version: Option<&updraft_shared::api::DagVersionResponse>,
+) -> serde_json::Value {
+    serde_json::json!({
+        "id": crate::api::ids::task_instance_uuid(ti.id),
+        "task_id": ti.task_id,
+        "dag_id": ti.dag_id,
+        "dag_run_id": ti.run_id,
+        "map_index": ti.map_index,
+        "logical_date": run.logical_date,
+        "run_after": run.run_after,
+        "start_date": ti.start_date,
+        "end_date": ti.end_date,
+        "duration": ti.duration,
+        "state": ti.state,
+        "try_number": ti.try_number,
+        "max_tries": ti.max_tries,
+        "task_display_name": ti.task_id,
+        "dag_display_name": ti.dag_id,
+        "hostname": (!ti.hostname.is_empty()).then_some(&ti.hostname),
+        "unixname": null,
+        "pool": ti.pool,
+        "pool_slots": ti.pool_slots,
+        "queue": ti.queue,
+        "priority_weight": ti.priority_weight,
+        "operator": ti.operator,
+        "operator_name": ti.operator,
+        "queued_when": ti.queued_dttm,
+        "scheduled_when": ti.scheduled_dttm,
+        "pid": null,
+        "executor": null,
+        "executor_config": "{}",
+        "note": ti.note,
+        "rendered_map_index": null,
+        "rendered_fields": ti
+            .rendered_fields
+            .as_deref()
+            .and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok())
+            .unwrap_or_else(|| serde_json::json!({})),
+        "trigger": null,
+        "triggerer_job": null,
+        "dag_version": version,
+    })
+}

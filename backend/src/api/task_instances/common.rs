@@ -1,0 +1,302 @@
+//! What the task instance endpoints share: the response shapes, finding the DAG, run and task
+//! instance a path names (with Airflow's 404 details), and a task's relatives in its graph.
+
+use std::collections::{BTreeSet, HashMap};
+
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use updraft_shared::api::{TaskInstanceHistoryResponse, TaskInstanceResponse};
+use updraft_shared::state::TaskInstanceState;
+
+use crate::api::ids::{dag_version_response, task_instance_uuid};
+use crate::api::ApiError;
+use crate::scheduler::graph::TaskGraph;
+use crate::server::AppState;
+use crate::store::dags::{dag, dag_version};
+use crate::store::entities::{dag_run, task_instance, task_instance_history};
+
+/// Airflow's `executor_config` of a task that has none.
+const NO_EXECUTOR_CONFIG: &str = "{}";
+
+/// A task instance as the API shows it, with its run (dates) and DAG version when known.
+pub fn task_instance_response(
+    ti: &task_instance::Model,
+    run: &dag_run::Model,
+    version: Option<&dag_version::Model>,
+) -> TaskInstanceResponse {
+    TaskInstanceResponse {
+        id: task_instance_uuid(ti.id),
+        task_id: ti.task_id.clone(),
+        dag_id: ti.dag_id.clone(),
+        dag_run_id: ti.run_id.clone(),
+        map_index: ti.map_index,
+        logical_date: run.logical_date,
+        run_after: run.run_after,
+        start_date: ti.start_date,
+        end_date: ti.end_date,
+        duration: ti.duration,
+        state: ti.state.as_deref().and_then(TaskInstanceState::parse),
+        try_number: ti.try_number,
+        max_tries: ti.max_tries,
+        task_display_name: ti.task_id.clone(),
+        dag_display_name: ti.dag_id.clone(),
+        hostname: non_empty(&ti.hostname),
+        unixname: None,
+        pool: ti.pool.clone(),
+        pool_slots: ti.pool_slots,
+        queue: Some(ti.queue.clone()),
+        priority_weight: Some(ti.priority_weight),
+        operator: Some(operator_class(&ti.operator)),
+        operator_name: Some(operator_class(&ti.operator)),
+        queued_when: ti.queued_dttm,
+        scheduled_when: ti.scheduled_dttm,
+        pid: None,
+        executor: None,
+        executor_config: NO_EXECUTOR_CONFIG.into(),
+        note: ti.note.clone(),
+        rendered_map_index: None,
+        rendered_fields: Some(rendered(ti.rendered_fields.as_deref())),
+        trigger: None,
+        triggerer_job: None,
+        dag_version: version.map(dag_version_response),
+    }
+}
+
+/// A finished try from the history table.
+pub fn history_response(
+    h: &task_instance_history::Model,
+    version: Option<&dag_version::Model>,
+) -> TaskInstanceHistoryResponse {
+    TaskInstanceHistoryResponse {
+        task_id: h.task_id.clone(),
+        dag_id: h.dag_id.clone(),
+        dag_run_id: h.run_id.clone(),
+        map_index: h.map_index,
+        start_date: h.start_date,
+        end_date: h.end_date,
+        duration: h.duration,
+        state: h.state.as_deref().and_then(TaskInstanceState::parse),
+        try_number: h.try_number,
+        max_tries: h.max_tries,
+        task_display_name: h.task_id.clone(),
+        dag_display_name: h.dag_id.clone(),
+        hostname: non_empty(&h.hostname),
+        unixname: None,
+        pool: h.pool.clone(),
+        pool_slots: h.pool_slots,
+        queue: Some(h.queue.clone()),
+        priority_weight: Some(h.priority_weight),
+        operator: Some(operator_class(&h.operator)),
+        operator_name: Some(operator_class(&h.operator)),
+        queued_when: None,
+        scheduled_when: None,
+        pid: None,
+        executor: None,
+        executor_config: NO_EXECUTOR_CONFIG.into(),
+        dag_version: version.map(dag_version_response),
+    }
+}
+
+/// The task instance's current try, shaped as a history entry.
+pub fn current_try_response(
+    ti: &task_instance::Model,
+    version: Option<&dag_version::Model>,
+) -> TaskInstanceHistoryResponse {
+    TaskInstanceHistoryResponse {
+        task_id: ti.task_id.clone(),
+        dag_id: ti.dag_id.clone(),
+        dag_run_id: ti.run_id.clone(),
+        map_index: ti.map_index,
+        start_date: ti.start_date,
+        end_date: ti.end_date,
+        duration: ti.duration,
+        state: ti.state.as_deref().and_then(TaskInstanceState::parse),
+        try_number: ti.try_number,
+        max_tries: ti.max_tries,
+        task_display_name: ti.task_id.clone(),
+        dag_display_name: ti.dag_id.clone(),
+        hostname: non_empty(&ti.hostname),
+        unixname: None,
+        pool: ti.pool.clone(),
+        pool_slots: ti.pool_slots,
+        queue: Some(ti.queue.clone()),
+        priority_weight: Some(ti.priority_weight),
+        operator: Some(operator_class(&ti.operator)),
+        operator_name: Some(operator_class(&ti.operator)),
+        queued_when: ti.queued_dttm,
+        scheduled_when: ti.scheduled_dttm,
+        pid: None,
+        executor: None,
+        executor_config: NO_EXECUTOR_CONFIG.into(),
+        dag_version: version.map(dag_version_response),
+    }
+}
+
+/// Operator names as Airflow shows them (its class names), from the DAG file's names.
+const OPERATOR_CLASSES: [(&str, &str); 3] = [
+    ("empty", "EmptyOperator"),
+    ("bash", "BashOperator"),
+    ("python", "PythonOperator"),
+];
+
+pub fn operator_class(stored: &str) -> String {
+    OPERATOR_CLASSES
+        .iter()
+        .find(|(name, _)| *name == stored)
+        .map_or(stored, |(_, class)| class)
+        .to_string()
+}
+
+/// The stored name for an operator a filter names (`BashOperator` or `bash`).
+pub fn operator_stored(name: &str) -> String {
+    OPERATOR_CLASSES
+        .iter()
+        .find(|(_, class)| *class == name)
+        .map_or(name, |(stored, _)| stored)
+        .to_string()
+}
+
+fn non_empty(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_string())
+}
+
+fn rendered(raw: Option<&str>) -> serde_json::Value {
+    raw.and_then(|r| serde_json::from_str(r).ok())
+        .unwrap_or_else(|| serde_json::json!({}))
+}
+
+/// Responses for task instances of any runs: their runs and versions are read in two queries.
+pub async fn responses(
+    conn: &impl ConnectionTrait,
+    tis: &[task_instance::Model],
+) -> Result<Vec<TaskInstanceResponse>, ApiError> {
+    let run_ids: BTreeSet<i64> = tis.iter().map(|t| t.dag_run_id).collect();
+    let version_ids: BTreeSet<i64> = tis.iter().map(|t| t.dag_version_id).collect();
+    let runs: HashMap<i64, dag_run::Model> = dag_run::Entity::find()
+        .filter(dag_run::Column::Id.is_in(run_ids))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|r| (r.id, r))
+        .collect();
+    let versions = versions_by_id(conn, version_ids).await?;
+    tis.iter()
+        .map(|ti| {
+            let run = runs.get(&ti.dag_run_id).ok_or_else(|| {
+                ApiError::Internal(anyhow::anyhow!(
+                    "task instance {} has no run {}",
+                    ti.id,
+                    ti.dag_run_id
+                ))
+            })?;
+            Ok(task_instance_response(
+                ti,
+                run,
+                versions.get(&ti.dag_version_id),
+            ))
+        })
+        .collect()
+}
+
+pub async fn versions_by_id(
+    conn: &impl ConnectionTrait,
+    ids: impl IntoIterator<Item = i64>,
+) -> Result<HashMap<i64, dag_version::Model>, ApiError> {
+    Ok(dag_version::Entity::find()
+        .filter(dag_version::Column::Id.is_in(ids))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|v| (v.id, v))
+        .collect())
+}
+
+/// The DAG `dag_id`, or 404.
+pub async fn find_dag(state: &AppState, dag_id: &str) -> Result<dag::Model, ApiError> {
+    dag::Entity::find_by_id(dag_id.to_string())
+        .one(state.db.conn())
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("The Dag with ID: `{dag_id}` was not found")))
+}
+
+/// The run `run_id` of `dag_id`, or 404.
+pub async fn find_run(
+    state: &AppState,
+    dag_id: &str,
+    run_id: &str,
+) -> Result<dag_run::Model, ApiError> {
+    dag_run::Entity::find()
+        .filter(dag_run::Column::DagId.eq(dag_id))
+        .filter(dag_run::Column::RunId.eq(run_id))
+        .one(state.db.conn())
+        .await?
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "The DagRun with dag_id: `{dag_id}` and run_id: `{run_id}` was not found"
+            ))
+        })
+}
+
+/// The task instances of `task_id` in the run (one per map index, or the one asked for), or
+/// 404 naming what was looked for.
+pub async fn find_task_instances(
+    state: &AppState,
+    run: &dag_run::Model,
+    task_id: &str,
+    map_index: Option<i32>,
+) -> Result<Vec<task_instance::Model>, ApiError> {
+    let mut query = task_instance::Entity::find()
+        .filter(task_instance::Column::DagRunId.eq(run.id))
+        .filter(task_instance::Column::TaskId.eq(task_id));
+    if let Some(m) = map_index {
+        query = query.filter(task_instance::Column::MapIndex.eq(m));
+    }
+    let tis = query
+        .order_by_asc(task_instance::Column::MapIndex)
+        .all(state.db.conn())
+        .await?;
+    if tis.is_empty() {
+        return Err(ApiError::NotFound(format!(
+            "The Task Instance with dag_id: `{}`, run_id: `{}`, task_id: `{task_id}` and map_index: `{}` was not found",
+            run.dag_id,
+            run.run_id,
+            map_index.unwrap_or(-1)
+        )));
+    }
+    Ok(tis)
+}
+
+/// `task` and, as asked, every task before it (upstream) and after it (downstream), however
+/// far, by task id.
+pub fn relatives(
+    graph: &TaskGraph,
+    task: usize,
+    upstream: bool,
+    downstream: bool,
+) -> BTreeSet<usize> {
+    let mut found = BTreeSet::from([task]);
+    for (wanted, edges) in [(upstream, &graph.upstream), (downstream, &graph.downstream)] {
+        if !wanted {
+            continue;
+        }
+        let mut todo = vec![task];
+        while let Some(t) = todo.pop() {
+            for &next in &edges[t] {
+                if found.insert(next) {
+                    todo.push(next);
+                }
+            }
+        }
+    }
+    found
+}
+
+/// A note longer than Airflow's limit is refused.
+pub fn check_note(note: Option<&str>) -> Result<(), ApiError> {
+    match note {
+        Some(n) if n.chars().count() > 1000 => Err(ApiError::Unprocessable(format!(
+            "note: at most 1000 characters, not {}",
+            n.chars().count()
+        ))),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,458 @@
+//! Marking task instances by hand: `PATCH .../taskInstances/{task_id}` (and `/dry_run`,
+//! and the `/{map_index}` variants). As Airflow: the task instance and, when asked, its
+//! upstream/downstream tasks and the same tasks in later/earlier runs take the new state
+//! (those already in it are left alone); failed downstream tasks are then cleared so they run
+//! again; a note only sets the note.
+
+use std::collections::BTreeSet;
+
+use actix_web::{web, HttpResponse};
+use chrono::Utc;
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, TransactionTrait};
+use serde::Deserialize;
+use updraft_shared::api::{PatchTaskInstanceBody, TaskInstanceCollectionResponse};
+use updraft_shared::state::TaskInstanceState as S;
+
+use super::common::{check_note, find_dag, find_run, find_task_instances, relatives, responses};
+use super::store;
+use crate::api::query::{self, ApiQuery};
+use crate::api::ApiError;
+use crate::auth::{Identity, Role};
+use crate::server::AppState;
+use crate::store::audit::AuditEntry;
+use crate::store::entities::{dag_run, task_instance};
+
+#[derive(Debug, Default, Deserialize)]
+pub struct PatchQuery {
+    pub map_index: Option<i32>,
+    /// Only these fields of the body are applied (`new_state`, `note`).
+    #[serde(default, deserialize_with = "query::one_or_many")]
+    pub update_mask: Vec<String>,
+}
+
+/// What a PATCH names.
+pub struct Target {
+    pub dag_id: String,
+    pub run_id: String,
+    pub task_id: String,
+    pub map_index: Option<i32>,
+}
+
+const MARKABLE: [S; 3] = [S::Success, S::Failed, S::Skipped];
+
+/// Marks (or, with `dry_run`, says what would be marked) and answers the task instances
+/// concerned.
+pub async fn patch(
+    state: &AppState,
+    user: &Identity,
+    target: Target,
+    mask: &[String],
+    body: PatchTaskInstanceBody,
+    dry_run: bool,
+) -> Result<HttpResponse, ApiError> {
+    user.require(Role::User)?;
+    let new_state = match &body.new_state {
+        None => None,
+        Some(None) => {
+            return Err(ApiError::Unprocessable(
+                "new_state: 'new_state' should not be empty; use success, failed or skipped".into(),
+            ))
+        }
+        Some(Some(raw)) => Some(
+            S::parse(&raw.trim().to_lowercase())
+                .filter(|s| MARKABLE.contains(s))
+                .ok_or_else(|| {
+                    ApiError::Unprocessable(format!(
+                        "new_state: {raw:?} is not one of ['success', 'failed', 'skipped']"
+                    ))
+                })?,
+        ),
+    };
+    check_note(body.note.as_ref().and_then(|n| n.as_deref()))?;
+    let wanted = |field: &str| {
+        mask.is_empty()
+            || mask
+                .iter()
+                .flat_map(|m| m.split(','))
+                .any(|m| m.trim() == field)
+    };
+    let new_state = new_state.filter(|_| wanted("new_state"));
+    let note = body.note.clone().filter(|_| wanted("note"));
+
+    let Target {
+        dag_id,
+        run_id,
+        task_id,
+        map_index,
+    } = target;
+    find_dag(state, &dag_id).await?;
+    let run = find_run(state, &dag_id, &run_id).await?;
+    let targets = find_task_instances(state, &run, &task_id, map_index).await?;
+    let target_ids: Vec<i64> = targets.iter().map(|t| t.id).collect();
+
+    let Some(new_state) = new_state else {
+        // A note (or nothing) to set: only the task instance itself.
+        if dry_run {
+            return answer(state, targets).await;
+        }
+        if let Some(note) = &note {
+            let txn = state.db.conn().begin().await?;
+            crate::store::audit::record(
+                &txn,
+                audit(user, &run, &task_id)
+                    .extra(serde_json::json!({"note": note, "map_index": map_index})),
+            )
+            .await?;
+            store::set_note(&txn, &target_ids, note.as_deref(), Utc::now()).await?;
+            txn.commit().await?;
+        }
+        return answer(state, reread(state, &target_ids).await?).await;
+    };
+
+    let loaded = state
+        .engine
+        .cache
+        .get(&state.db, run.dag_version_id)
+        .await?;
+    let idx = loaded.graph.index_of(&task_id).ok_or_else(|| {
+        ApiError::NotFound(format!("Task '{task_id}' not found in DAG '{dag_id}'"))
+    })?;
+    let names = |set: BTreeSet<usize>| -> Vec<String> {
+        set.into_iter()
+            .map(|i| loaded.dag.tasks[i].id.clone())
+            .collect()
+    };
+    let marked_tasks = names(relatives(
+        &loaded.graph,
+        idx,
+        body.include_upstream,
+        body.include_downstream,
+    ));
+    let run_ids = related_runs(state, &run, body.include_future, body.include_past).await?;
+    let mut select = task_instance::Entity::find()
+        .filter(task_instance::Column::DagRunId.is_in(run_ids.clone()))
+        .filter(task_instance::Column::TaskId.is_in(marked_tasks))
+        .filter(
+            Condition::any()
+                .add(task_instance::Column::State.is_null())
+                .add(task_instance::Column::State.ne(new_state.as_str())),
+        );
+    if let Some(m) = map_index {
+        // The map index names the task instance itself; relatives are taken whole.
+        select = select.filter(
+            Condition::any()
+                .add(task_instance::Column::TaskId.ne(task_id.as_str()))
+                .add(task_instance::Column::MapIndex.eq(m)),
+        );
+    }
+    let affected = select
+        .order_by_asc(task_instance::Column::DagRunId)
+        .order_by_asc(task_instance::Column::Id)
+        .all(state.db.conn())
+        .await?;
+    if dry_run {
+        return answer(state, affected).await;
+    }
+    if affected.is_empty() {
+        return Err(ApiError::Conflict(format!(
+            "Task id {task_id} is already in {new_state} state"
+        )));
+    }
+    let was_running: Vec<i64> = affected
+        .iter()
+        .filter(|t| t.state.as_deref() == Some(S::Running.as_str()))
+        .map(|t| t.id)
+        .collect();
+    let now = Utc::now();
+    let txn = state.db.conn().begin().await?;
+    crate::store::audit::record(
+        &txn,
+        audit(user, &run, &task_id).extra(serde_json::json!({
+            "new_state": new_state.as_str(),
+            "note": note,
+            "map_index": map_index,
+            "include_upstream": body.include_upstream,
+            "include_downstream": body.include_downstream,
+            "include_future": body.include_future,
+            "include_past": body.include_past,
+        })),
+    )
+    .await?;
+    let changed = store::mark(&txn, &affected, new_state, now).await?;
+    // Failed downstream tasks run again (Airflow clears them after a mark).
+    let mut downstream = names(relatives(&loaded.graph, idx, false, true));
+    downstream.retain(|t| *t != task_id);
+    let failed = task_instance::Entity::find()
+        .filter(task_instance::Column::DagRunId.is_in(run_ids))
+        .filter(task_instance::Column::TaskId.is_in(downstream))
+        .filter(
+            task_instance::Column::State.is_in([S::Failed.as_str(), S::UpstreamFailed.as_str()]),
+        )
+        .all(&txn)
+        .await?;
+    let retries = |ti: &task_instance::Model| {
+        (ti.dag_version_id == loaded.version_id)
+            .then(|| loaded.graph.index_of(&ti.task_id))
+            .flatten()
+            .map(|i| loaded.retries(i))
+    };
+    store::clear(&txn, &failed, retries, true, None, now).await?;
+    if let Some(note) = &note {
+        store::set_note(&txn, &target_ids, note.as_deref(), now).await?;
+    }
+    txn.commit().await?;
+    for id in &was_running {
+        state.engine.signals.stop(*id);
+    }
+    state.engine.signals.wake_scheduler();
+    answer(state, reread(state, &changed).await?).await
+}
+
+fn audit(user: &Identity, run: &dag_run::Model, task_id: &str) -> AuditEntry {
+    let mut entry = AuditEntry::new("patch_task_instance", &user.username)
+        .dag(&run.dag_id)
+        .run(&run.run_id)
+        .task(task_id);
+    entry.logical_date = run.logical_date;
+    entry
+}
+
+/// The run and, as asked, the DAG's later (`future`) and earlier (`past`) runs, by
+/// `run_after` (always set, unlike the logical date).
+async fn related_runs(
+    state: &AppState,
+    run: &dag_run::Model,
+    future: bool,
+    past: bool,
+) -> Result<Vec<i64>, ApiError> {
+    if !future && !past {
+        return Ok(vec![run.id]);
+    }
+    let mut select = dag_run::Entity::find().filter(dag_run::Column::DagId.eq(run.dag_id.as_str()));
+    if !past {
+        select = select.filter(dag_run::Column::RunAfter.gte(run.run_after));
+    }
+    if !future {
+        select = select.filter(dag_run::Column::RunAfter.lte(run.run_after));
+    }
+    let mut ids: Vec<i64> = select
+        .all(state.db.conn())
+        .await?
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    if !ids.contains(&run.id) {
+        ids.push(run.id);
+    }
+    Ok(ids)
+}
+
+async fn reread(state: &AppState, ids: &[i64]) -> Result<Vec<task_instance::Model>, ApiError> {
+    Ok(task_instance::Entity::find()
+        .filter(task_instance::Column::Id.is_in(ids.iter().copied()))
+        .order_by_asc(task_instance::Column::DagRunId)
+        .order_by_asc(task_instance::Column::Id)
+        .all(state.db.conn())
+        .await?)
+}
+
+async fn answer(
+    state: &AppState,
+    tis: Vec<task_instance::Model>,
+) -> Result<HttpResponse, ApiError> {
+    let task_instances = responses(state.db.conn(), &tis).await?;
+    Ok(HttpResponse::Ok().json(TaskInstanceCollectionResponse {
+        total_entries: task_instances.len() as i64,
+        task_instances,
+    }))
+}
+
+/// Mark a task instance (and relatives) success, failed or skipped, or set its note.
+#[utoipa::path(
+    patch,
+    path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}",
+    operation_id = "patch_task_instance",
+    tag = "Task Instance",
+    params(
+        ("dag_id" = String, Path, description = "The DAG"),
+        ("dag_run_id" = String, Path, description = "The run id"),
+        ("task_id" = String, Path, description = "The task"),
+        ("map_index" = Option<i32>, Query, description = "Only this map index (-1: not mapped)"),
+        ("update_mask" = Option<Vec<String>>, Query, description = "Only these body fields: new_state, note"),
+    ),
+    request_body = PatchTaskInstanceBody,
+    responses(
+        (status = 200, description = "The task instances changed", body = TaskInstanceCollectionResponse),
+        (status = 401, description = "Unauthorized", body = updraft_shared::api::HttpError),
+        (status = 403, description = "Forbidden", body = updraft_shared::api::HttpError),
+        (status = 404, description = "Not Found", body = updraft_shared::api::HttpError),
+        (status = 409, description = "Already in that state", body = updraft_shared::api::HttpError),
+        (status = 422, description = "Validation Error", body = updraft_shared::api::HttpError),
+    )
+)]
+pub async fn patch_task_instance(
+    state: web::Data<AppState>,
+    user: Identity,
+    path: web::Path<(String, String, String)>,
+    q: ApiQuery<PatchQuery>,
+    body: web::Json<PatchTaskInstanceBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (dag_id, run_id, task_id) = path.into_inner();
+    let target = Target {
+        dag_id,
+        run_id,
+        task_id,
+        map_index: q.0.map_index,
+    };
+    patch(
+        &state,
+        &user,
+        target,
+        &q.0.update_mask,
+        body.into_inner(),
+        false,
+    )
+    .await
+}
+
+/// What marking would change, without changing it.
+#[utoipa::path(
+    patch,
+    path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/dry_run",
+    operation_id = "patch_task_instance_dry_run",
+    tag = "Task Instance",
+    params(
+        ("dag_id" = String, Path, description = "The DAG"),
+        ("dag_run_id" = String, Path, description = "The run id"),
+        ("task_id" = String, Path, description = "The task"),
+        ("map_index" = Option<i32>, Query, description = "Only this map index (-1: not mapped)"),
+        ("update_mask" = Option<Vec<String>>, Query, description = "Only these body fields: new_state, note"),
+    ),
+    request_body = PatchTaskInstanceBody,
+    responses(
+        (status = 200, description = "The task instances that would change", body = TaskInstanceCollectionResponse),
+        (status = 401, description = "Unauthorized", body = updraft_shared::api::HttpError),
+        (status = 403, description = "Forbidden", body = updraft_shared::api::HttpError),
+        (status = 404, description = "Not Found", body = updraft_shared::api::HttpError),
+        (status = 422, description = "Validation Error", body = updraft_shared::api::HttpError),
+    )
+)]
+pub async fn patch_task_instance_dry_run(
+    state: web::Data<AppState>,
+    user: Identity,
+    path: web::Path<(String, String, String)>,
+    q: ApiQuery<PatchQuery>,
+    body: web::Json<PatchTaskInstanceBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (dag_id, run_id, task_id) = path.into_inner();
+    let target = Target {
+        dag_id,
+        run_id,
+        task_id,
+        map_index: q.0.map_index,
+    };
+    patch(
+        &state,
+        &user,
+        target,
+        &q.0.update_mask,
+        body.into_inner(),
+        true,
+    )
+    .await
+}
+
+/// `patch_task_instance` for one map index.
+#[utoipa::path(
+    patch,
+    path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/{map_index}",
+    operation_id = "patch_task_instance_by_map_index",
+    tag = "Task Instance",
+    params(
+        ("dag_id" = String, Path, description = "The DAG"),
+        ("dag_run_id" = String, Path, description = "The run id"),
+        ("task_id" = String, Path, description = "The task"),
+        ("map_index" = i32, Path, description = "The map index (-1: not mapped)"),
+        ("update_mask" = Option<Vec<String>>, Query, description = "Only these body fields: new_state, note"),
+    ),
+    request_body = PatchTaskInstanceBody,
+    responses(
+        (status = 200, description = "The task instances changed", body = TaskInstanceCollectionResponse),
+        (status = 401, description = "Unauthorized", body = updraft_shared::api::HttpError),
+        (status = 403, description = "Forbidden", body = updraft_shared::api::HttpError),
+        (status = 404, description = "Not Found", body = updraft_shared::api::HttpError),
+        (status = 409, description = "Already in that state", body = updraft_shared::api::HttpError),
+        (status = 422, description = "Validation Error", body = updraft_shared::api::HttpError),
+    )
+)]
+pub async fn patch_task_instance_by_map_index(
+    state: web::Data<AppState>,
+    user: Identity,
+    path: web::Path<(String, String, String, i32)>,
+    q: ApiQuery<PatchQuery>,
+    body: web::Json<PatchTaskInstanceBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (dag_id, run_id, task_id, map_index) = path.into_inner();
+    let target = Target {
+        dag_id,
+        run_id,
+        task_id,
+        map_index: Some(map_index),
+    };
+    patch(
+        &state,
+        &user,
+        target,
+        &q.0.update_mask,
+        body.into_inner(),
+        false,
+    )
+    .await
+}
+
+/// `patch_task_instance_dry_run` for one map index.
+#[utoipa::path(
+    patch,
+    path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/{map_index}/dry_run",
+    operation_id = "patch_task_instance_dry_run_by_map_index",
+    tag = "Task Instance",
+    params(
+        ("dag_id" = String, Path, description = "The DAG"),
+        ("dag_run_id" = String, Path, description = "The run id"),
+        ("task_id" = String, Path, description = "The task"),
+        ("map_index" = i32, Path, description = "The map index (-1: not mapped)"),
+        ("update_mask" = Option<Vec<String>>, Query, description = "Only these body fields: new_state, note"),
+    ),
+    request_body = PatchTaskInstanceBody,
+    responses(
+        (status = 200, description = "The task instances that would change", body = TaskInstanceCollectionResponse),
+        (status = 401, description = "Unauthorized", body = updraft_shared::api::HttpError),
+        (status = 403, description = "Forbidden", body = updraft_shared::api::HttpError),
+        (status = 404, description = "Not Found", body = updraft_shared::api::HttpError),
+        (status = 422, description = "Validation Error", body = updraft_shared::api::HttpError),
+    )
+)]
+pub async fn patch_task_instance_dry_run_by_map_index(
+    state: web::Data<AppState>,
+    user: Identity,
+    path: web::Path<(String, String, String, i32)>,
+    q: ApiQuery<PatchQuery>,
+    body: web::Json<PatchTaskInstanceBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (dag_id, run_id, task_id, map_index) = path.into_inner();
+    let target = Target {
+        dag_id,
+        run_id,
+        task_id,
+        map_index: Some(map_index),
+    };
+    patch(
+        &state,
+        &user,
+        target,
+        &q.0.update_mask,
+        body.into_inner(),
+        true,
+    )
+    .await
+}
