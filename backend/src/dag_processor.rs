@@ -186,7 +186,7 @@ fn read_limited(path: &Path, limit: usize) -> std::io::Result<Vec<u8>> {
 }
 
 /// The content hash of a DAG file: its bytes and the parser version that read them.
-fn content_hash(bytes: &[u8]) -> String {
+pub fn content_hash(bytes: &[u8]) -> String {
     let mut hasher = Sha256::new();
     hasher.update(updraft_shared::dag::parse::PARSER_VERSION.as_bytes());
     hasher.update([0]);

@@ -15,6 +15,8 @@ use chrono::{SecondsFormat, Utc};
 /// log unreadable and reveal more than it hides (Airflow's rule is similar).
 pub const MIN_SECRET_LEN: usize = 5;
 const MASK: &str = "***";
+/// A task registers a secret for masking by printing this, then the value, on a line.
+pub const ADD_MASK: &str = "::add-mask::";
 
 /// The registry of secret values to hide. Connections and variables register theirs when a
 /// task reads them (the secrets issue fills it); the worker shares one per task.
@@ -143,11 +145,18 @@ impl TaskLog {
     }
 
     /// Feeds raw output (e.g. a child's stdout); complete lines are written, the rest waits.
+    /// A line `::add-mask::VALUE` (GitHub Actions' syntax; `mask_secret()` in python tasks)
+    /// registers VALUE with the masker and is not written.
     pub fn write_output(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         self.partial.extend_from_slice(bytes);
         while let Some(pos) = self.partial.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = self.partial.drain(..=pos).collect();
-            self.line(&String::from_utf8_lossy(&line[..line.len() - 1]))?;
+            let text = String::from_utf8_lossy(&line[..line.len() - 1]);
+            if let Some(secret) = text.trim_end_matches('\r').strip_prefix(ADD_MASK) {
+                self.masker.add(secret);
+                continue;
+            }
+            self.line(&text)?;
         }
         // A line without end (a binary blob) is cut at 64 KiB so memory stays bounded.
         if self.partial.len() > 64 * 1024 {
@@ -203,6 +212,23 @@ mod tests {
         let masked = m.mask("pw=hunter2-long-and-longer x=hunter2-long y=abc z=line-two-secret");
         assert_eq!(masked, "pw=*** x=*** y=abc z=***");
         assert!(matches!(m.mask("nothing here"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn a_task_can_register_secrets_with_add_mask_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.log");
+        let mut log = TaskLog::create(&path, SecretMasker::new()).unwrap();
+        log.write_output(b"before tok-123456\n::add-mask::tok-123456\nafter tok-123456\n")
+            .unwrap();
+        log.finish().unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains("before tok-123456"),
+            "earlier lines are already written"
+        );
+        assert!(text.contains("after ***"), "{text}");
+        assert!(!text.contains("add-mask"), "{text}");
     }
 
     #[test]

@@ -578,3 +578,99 @@ async fn rotate_fernet_key_re_encrypts_with_the_new_key() {
     }
     db.close().await;
 }
+
+/// Every operation in the OpenAPI document with its path parameters filled in.
+fn operations() -> Vec<(reqwest::Method, String, bool)> {
+    let spec = serde_json::to_value(updraft::api::openapi::spec()).unwrap();
+    let mut out = Vec::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        let mut concrete = String::new();
+        let mut in_param = false;
+        for c in path.chars() {
+            match c {
+                '{' => in_param = true,
+                '}' => {
+                    in_param = false;
+                    concrete.push('1');
+                }
+                _ if !in_param => concrete.push(c),
+                _ => {}
+            }
+        }
+        for (method, op) in item.as_object().unwrap() {
+            let Ok(m) = method.to_uppercase().parse::<reqwest::Method>() else {
+                continue;
+            };
+            // `security: [{}]` marks the public operations.
+            let public = op["security"].as_array().is_some_and(|s| {
+                s.iter()
+                    .any(|r| r.as_object().is_some_and(|o| o.is_empty()))
+            });
+            out.push((m, concrete.clone(), public));
+        }
+    }
+    out
+}
+
+db_test!(
+    every_non_public_endpoint_refuses_anonymous_callers_and_viewer_writes,
+    |backend| async move {
+        let app = spawn_app(backend).await;
+        let viewer = app.client_as(Role::Viewer).await;
+        let user = app.client_as(Role::User).await;
+        let ops = operations();
+        assert!(ops.len() > 60, "{} operations", ops.len());
+        for (method, path, public) in ops {
+            let url = app.url(&path);
+            let res = app
+                .anon
+                .request(method.clone(), &url)
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap();
+            if public {
+                assert_ne!(
+                    res.status(),
+                    StatusCode::UNAUTHORIZED,
+                    "{method} {path} is public"
+                );
+                continue;
+            }
+            let (status, detail) = error_of(res).await;
+            assert_eq!(
+                status,
+                StatusCode::UNAUTHORIZED,
+                "anonymous {method} {path}: {detail}"
+            );
+            let read = method == reqwest::Method::GET || path.ends_with("/list");
+            if !read {
+                let res = viewer
+                    .request(method.clone(), &url)
+                    .json(&json!({}))
+                    .send()
+                    .await
+                    .unwrap();
+                let (status, detail) = error_of(res).await;
+                assert_eq!(
+                    status,
+                    StatusCode::FORBIDDEN,
+                    "Viewer {method} {path}: {detail}"
+                );
+            }
+            // Variables, connections, pools and users: not even a read for User.
+            let op_only = ["/variables", "/connections", "/pools", "/users"]
+                .iter()
+                .any(|p| path.starts_with(&format!("/api/v2{p}")));
+            if op_only && method == reqwest::Method::GET {
+                let res = user.get(&url).send().await.unwrap();
+                let (status, detail) = error_of(res).await;
+                assert_eq!(
+                    status,
+                    StatusCode::FORBIDDEN,
+                    "User {method} {path}: {detail}"
+                );
+            }
+        }
+    }
+);

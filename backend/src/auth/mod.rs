@@ -142,6 +142,13 @@ pub async fn authenticate(
             let addr = req.peer_addr().map(|a| a.ip());
             match state.auth.resolve(&state.db, &value, addr).await {
                 Ok(identity) => {
+                    // Defense in depth: Viewers only read, whatever a handler checks (and
+                    // before a body is parsed). The batch lists are reads sent as POST.
+                    let read = matches!(req.method().as_str(), "GET" | "HEAD" | "OPTIONS")
+                        || req.path().ends_with("/list");
+                    if identity.role == Role::Viewer && !read && !public {
+                        return Err(identity.require(Role::User).unwrap_err().into());
+                    }
                     req.extensions_mut().insert(identity);
                 }
                 // A public path answers even with a stale token, as Airflow's do.

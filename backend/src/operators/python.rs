@@ -254,6 +254,15 @@ class AirflowSkipException(Exception):
     """Raise it to skip the task; the message is logged."""
 
 
+def mask_secret(value):
+    """Masks `value` as *** in this task's log from now on (Airflow's `mask_secret`)."""
+    value = str(value)
+    for part in [value] + value.splitlines():
+        if part.strip():
+            sys.stdout.write("::add-mask::%s\n" % part.strip())
+    sys.stdout.flush()
+
+
 class _TaskError(Exception):
     """A problem reported as it is, without a traceback."""
 
@@ -292,7 +301,7 @@ def _run_body(src, filename, context, op_kwargs, file):
     for k in names[len(_FIXED):]:
         args[k] = op_kwargs[k]
     scope = {"__name__": "__main__", "__builtins__": builtins,
-             "AirflowSkipException": AirflowSkipException, **args}
+             "AirflowSkipException": AirflowSkipException, "mask_secret": mask_secret, **args}
     if file is not None:
         scope["__file__"] = file
     exec(code, scope)
@@ -388,6 +397,7 @@ def _main():
     # It may hold secrets; the code has no use for it.
     os.unlink(input_path)
     builtins.AirflowSkipException = AirflowSkipException
+    builtins.mask_secret = mask_secret
     try:
         value = _call(task)
         if not task["push"] or value is None:

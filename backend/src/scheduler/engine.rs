@@ -194,7 +194,16 @@ impl Scheduler {
                 .collect::<Vec<_>>(),
         };
         let mut decisions = Decisions::default();
-        self.start_queued_runs(&mut runs, &dags, now, &mut decisions);
+        // Backfills still going: their pause flag and their own max_active_runs.
+        use crate::store::entities::backfill;
+        let backfills: HashMap<i64, backfill::Model> = backfill::Entity::find()
+            .filter(backfill::Column::CompletedAt.is_null())
+            .all(self.db.conn())
+            .await?
+            .into_iter()
+            .map(|b| (b.id, b))
+            .collect();
+        self.start_queued_runs(&mut runs, &dags, &backfills, now, &mut decisions);
 
         let running: Vec<&dag_run::Model> = runs
             .iter()
@@ -355,6 +364,7 @@ impl Scheduler {
         &self,
         runs: &mut [dag_run::Model],
         dags: &HashMap<String, dag::Model>,
+        backfills: &HashMap<i64, crate::store::entities::backfill::Model>,
         now: DateTime<Utc>,
         decisions: &mut Decisions,
     ) {
@@ -362,9 +372,13 @@ impl Scheduler {
             return;
         }
         let mut active: HashMap<&str, i32> = HashMap::new();
+        let mut backfill_active: HashMap<i64, i32> = HashMap::new();
         for run in runs.iter() {
             if run.state == DagRunState::Running.as_str() {
                 *active.entry(run.dag_id.as_str()).or_default() += 1;
+                if let Some(b) = run.backfill_id {
+                    *backfill_active.entry(b).or_default() += 1;
+                }
             }
         }
         let mut starting = Vec::new();
@@ -378,11 +392,22 @@ impl Scheduler {
             if d.is_paused {
                 continue;
             }
+            // A backfill's runs: not while it is paused, at most its max_active_runs at once.
+            let backfill = run.backfill_id.and_then(|id| backfills.get(&id));
+            if let Some(b) = backfill {
+                let running = backfill_active.get(&b.id).copied().unwrap_or(0);
+                if b.is_paused || running >= b.max_active_runs.max(1) {
+                    continue;
+                }
+            }
             let count = active.entry(run.dag_id.as_str()).or_default();
             if *count >= d.max_active_runs.max(1) {
                 continue;
             }
             *count += 1;
+            if let Some(b) = backfill {
+                *backfill_active.entry(b.id).or_default() += 1;
+            }
             starting.push(run.id);
         }
         decisions.start_runs = starting;

@@ -152,6 +152,13 @@ pub struct DagRunClearBody {
     /// Accepted for Airflow's clients; runs always keep their DAG version.
     #[serde(default)]
     pub run_on_latest_version: bool,
+    /// Airflow 3.1+: clear only task instances that never ran (no try yet). The official
+    /// client always sends it.
+    #[serde(default)]
+    pub only_new: bool,
+    /// A note to set on the run.
+    #[serde(default)]
+    pub note: Option<String>,
 }
 
 fn yes() -> bool {

@@ -16,33 +16,19 @@ pub mod users;
 pub mod variables;
 pub mod xcom;
 
-#[allow(unused_imports)] // until every module has its models
 pub use auth::*;
-#[allow(unused_imports)] // until every module has its models
 pub use backfills::*;
-#[allow(unused_imports)] // until every module has its models
 pub use connections::*;
-#[allow(unused_imports)] // until every module has its models
 pub use dag_runs::*;
-#[allow(unused_imports)] // until every module has its models
 pub use dag_sources::*;
-#[allow(unused_imports)] // until every module has its models
 pub use dags::*;
-#[allow(unused_imports)] // until every module has its models
 pub use event_logs::*;
-#[allow(unused_imports)] // until every module has its models
 pub use import_errors::*;
-#[allow(unused_imports)] // until every module has its models
 pub use logs::*;
-#[allow(unused_imports)] // until every module has its models
 pub use pools::*;
-#[allow(unused_imports)] // until every module has its models
 pub use task_instances::*;
-#[allow(unused_imports)] // until every module has its models
 pub use users::*;
-#[allow(unused_imports)] // until every module has its models
 pub use variables::*;
-#[allow(unused_imports)] // until every module has its models
 pub use xcom::*;
 
 use serde::{Deserialize, Serialize};

@@ -251,3 +251,42 @@ db_test!(
         assert_eq!(audit_count(&app, "create_backfill").await, 2);
     }
 );
+
+db_test!(
+    a_backfill_runs_at_most_its_max_active_runs_at_once,
+    |backend| async move {
+        let app = spawn_app(backend).await;
+        write_dag(
+            &app,
+            "slow_daily",
+            "dag_id: slow_daily\nschedule: \"@daily\"\nstart_date: 2024-01-01\ncatchup: false\nis_paused_upon_creation: false\ntasks:\n  - id: nap\n    operator: bash\n    with: {bash_command: 'sleep 0.3'}\n",
+        )
+        .await;
+        let body = json!({"dag_id": "slow_daily", "from_date": "2024-01-01T00:00:00Z",
+            "to_date": "2024-01-04T00:00:00Z", "max_active_runs": 1});
+        let (status, backfill) = post(&app, &app.client, "/api/v2/backfills", body).await;
+        assert_eq!(status, 200, "{backfill}");
+        let id = backfill["id"].as_i64().unwrap();
+        let started = std::time::Instant::now();
+        let mut most = 0;
+        loop {
+            let runs = dag_run::Entity::find()
+                .filter(dag_run::Column::BackfillId.eq(id))
+                .all(app.db.conn())
+                .await
+                .unwrap();
+            assert_eq!(runs.len(), 4);
+            let running = runs.iter().filter(|r| r.state == "running").count();
+            most = most.max(running);
+            if runs.iter().all(|r| r.state == "success") {
+                break;
+            }
+            assert!(
+                started.elapsed() < PATIENCE,
+                "backfill did not finish: {runs:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(most, 1, "max_active_runs 1 was exceeded");
+    }
+);

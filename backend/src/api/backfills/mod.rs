@@ -141,7 +141,7 @@ pub async fn create_backfill(
     for (info, existing) in &plan.items {
         match existing {
             Some(run) => {
-                let tis = run_store::clearable(&txn, run.id, false).await?;
+                let tis = run_store::clearable(&txn, run.id, false, false).await?;
                 taken.extend(run_store::clear(&txn, run, &tis, Some(&plan.dag), now).await?);
                 dag_run::Entity::update_many()
                     .col_expr(dag_run::Column::BackfillId, Expr::value(id))

@@ -2,8 +2,6 @@
 //! audit entry; tries taken away from a worker of this process are stopped at once (workers
 //! elsewhere stop them at their next lease renewal).
 
-use std::collections::{HashMap, HashSet};
-
 use actix_web::{web, HttpResponse};
 use sea_orm::prelude::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
@@ -17,7 +15,6 @@ use crate::api::ApiError;
 use crate::auth::{Identity, Role};
 use crate::server::AppState;
 use crate::store::audit::{self, AuditEntry};
-use crate::store::dags::dag_version;
 use crate::store::entities::{dag_run, task_instance, task_instance_history, xcom};
 
 const NOTE_MAX: usize = 1000;
@@ -156,25 +153,16 @@ pub async fn clear_dag_run(
     let body = body.into_inner();
     let run = find_run(&state, &dag_id, &run_id).await?;
     if body.dry_run {
-        let tis = store::clearable(state.db.conn(), run.id, body.only_failed).await?;
-        let version_ids: HashSet<i64> = tis.iter().map(|t| t.dag_version_id).collect();
-        let versions: HashMap<i64, updraft_shared::api::DagVersionResponse> =
-            dag_version::Entity::find()
-                .filter(dag_version::Column::Id.is_in(version_ids))
-                .all(state.db.conn())
-                .await?
-                .iter()
-                .map(|v| (v.id, crate::api::ids::dag_version_response(v)))
-                .collect();
-        let list: Vec<serde_json::Value> = tis
-            .iter()
-            .map(|ti| store::task_instance_json(ti, &run, versions.get(&ti.dag_version_id)))
-            .collect();
-        // Airflow's `TaskInstanceCollectionResponse`, built as JSON.
-        return Ok(HttpResponse::Ok().json(serde_json::json!({
-            "task_instances": list,
-            "total_entries": list.len(),
-        })));
+        let tis =
+            store::clearable(state.db.conn(), run.id, body.only_failed, body.only_new).await?;
+        let task_instances =
+            crate::api::task_instances::task_instance_responses(state.db.conn(), &tis).await?;
+        return Ok(
+            HttpResponse::Ok().json(updraft_shared::api::TaskInstanceCollectionResponse {
+                total_entries: task_instances.len() as i64,
+                task_instances,
+            }),
+        );
     }
     let loaded = state
         .engine
@@ -189,11 +177,21 @@ pub async fn clear_dag_run(
         AuditEntry::new("clear_dag_run", &user.username)
             .dag(&dag_id)
             .run(&run_id)
-            .extra(serde_json::json!({"only_failed": body.only_failed})),
+            .extra(serde_json::json!({"only_failed": body.only_failed, "only_new": body.only_new})),
     )
     .await?;
-    let tis = store::clearable(&txn, run.id, body.only_failed).await?;
+    let tis = store::clearable(&txn, run.id, body.only_failed, body.only_new).await?;
     let taken = store::clear(&txn, &run, &tis, loaded.as_deref(), now).await?;
+    if let Some(note) = &body.note {
+        dag_run::Entity::update_many()
+            .col_expr(
+                dag_run::Column::Note,
+                sea_orm::sea_query::Expr::value(note.clone()),
+            )
+            .filter(dag_run::Column::Id.eq(run.id))
+            .exec(&txn)
+            .await?;
+    }
     txn.commit().await?;
     for id in taken {
         state.engine.signals.stop(id);

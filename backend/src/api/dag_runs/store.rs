@@ -107,8 +107,13 @@ pub async fn clearable(
     conn: &impl ConnectionTrait,
     run_pk: i64,
     only_failed: bool,
+    only_new: bool,
 ) -> Result<Vec<task_instance::Model>, StoreError> {
     let mut q = task_instance::Entity::find().filter(task_instance::Column::DagRunId.eq(run_pk));
+    if only_new {
+        // Never tried yet.
+        q = q.filter(task_instance::Column::TryNumber.eq(0));
+    }
     if only_failed {
         q = q.filter(
             task_instance::Column::State.is_in([S::Failed.as_str(), S::UpstreamFailed.as_str()]),
@@ -313,52 +318,4 @@ pub async fn mark(
         .exec(txn)
         .await?;
     Ok(running)
-}
-
-/// A task instance as Airflow 3.3's `TaskInstanceResponse` (every key, null when unknown).
-pub fn task_instance_json(
-    ti: &task_instance::Model,
-    run: &dag_run::Model,
-    version: Option<&updraft_shared::api::DagVersionResponse>,
-) -> serde_json::Value {
-    serde_json::json!({
-        "id": crate::api::ids::task_instance_uuid(ti.id),
-        "task_id": ti.task_id,
-        "dag_id": ti.dag_id,
-        "dag_run_id": ti.run_id,
-        "map_index": ti.map_index,
-        "logical_date": run.logical_date,
-        "run_after": run.run_after,
-        "start_date": ti.start_date,
-        "end_date": ti.end_date,
-        "duration": ti.duration,
-        "state": ti.state,
-        "try_number": ti.try_number,
-        "max_tries": ti.max_tries,
-        "task_display_name": ti.task_id,
-        "dag_display_name": ti.dag_id,
-        "hostname": (!ti.hostname.is_empty()).then_some(&ti.hostname),
-        "unixname": null,
-        "pool": ti.pool,
-        "pool_slots": ti.pool_slots,
-        "queue": ti.queue,
-        "priority_weight": ti.priority_weight,
-        "operator": ti.operator,
-        "operator_name": ti.operator,
-        "queued_when": ti.queued_dttm,
-        "scheduled_when": ti.scheduled_dttm,
-        "pid": null,
-        "executor": null,
-        "executor_config": "{}",
-        "note": ti.note,
-        "rendered_map_index": null,
-        "rendered_fields": ti
-            .rendered_fields
-            .as_deref()
-            .and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok())
-            .unwrap_or_else(|| serde_json::json!({})),
-        "trigger": null,
-        "triggerer_job": null,
-        "dag_version": version,
-    })
 }

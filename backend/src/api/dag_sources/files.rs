@@ -10,11 +10,11 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest};
 use futures_util::StreamExt;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
-use sha2::{Digest, Sha256};
 use updraft_shared::api::DagFileDiagnostic;
 use updraft_shared::dag::{Dag, Diagnostic};
 
 use crate::api::ApiError;
+use crate::dag_processor::content_hash;
 use crate::server::AppState;
 use crate::store::dags::{self, dag, import_error, Parsed, ParsedFile, SyncReport};
 use crate::store::StoreError;
@@ -134,20 +134,6 @@ pub async fn write_atomically(
     })
     .await
     .map_err(|e| ApiError::Internal(anyhow::anyhow!("the file write stopped: {e}")))?
-}
-
-/// The content hash the DAG processor gives a file (`dag_processor::content_hash`): the same
-/// bytes must make the same version whichever of the two registers them first.
-fn content_hash(bytes: &[u8]) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(updraft_shared::dag::parse::PARSER_VERSION.as_bytes());
-    hasher.update([0]);
-    hasher.update(bytes);
-    hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// The files the database knows as present: those of live DAGs and of import errors. A sync

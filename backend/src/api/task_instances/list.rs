@@ -270,7 +270,10 @@ pub async fn path_scope(
     }
     if run_id != "~" {
         if dag_id != "~" {
-            find_run(state, dag_id, run_id).await?;
+            // By the run's row id: the unique (dag_run_id, task_id, map_index) index serves it,
+            // however long the DAG's history.
+            let run = find_run(state, dag_id, run_id).await?;
+            return Ok(Condition::all().add(T::DagRunId.eq(run.id)));
         } else {
             dag_run::Entity::find()
                 .filter(dag_run::Column::RunId.eq(run_id))
