@@ -144,6 +144,17 @@ impl TaskLog {
         self.file.write_all(out.as_bytes())
     }
 
+    /// One line of a task's own output: written masked, unless it is `::add-mask::VALUE`,
+    /// which registers VALUE instead. True when the line was written.
+    pub fn output_line(&mut self, text: &str) -> std::io::Result<bool> {
+        if let Some(secret) = text.strip_prefix(ADD_MASK) {
+            self.masker.add(secret);
+            return Ok(false);
+        }
+        self.line(text)?;
+        Ok(true)
+    }
+
     /// Feeds raw output (e.g. a child's stdout); complete lines are written, the rest waits.
     /// A line `::add-mask::VALUE` (GitHub Actions' syntax; `mask_secret()` in python tasks)
     /// registers VALUE with the masker and is not written.
@@ -152,11 +163,7 @@ impl TaskLog {
         while let Some(pos) = self.partial.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = self.partial.drain(..=pos).collect();
             let text = String::from_utf8_lossy(&line[..line.len() - 1]);
-            if let Some(secret) = text.trim_end_matches('\r').strip_prefix(ADD_MASK) {
-                self.masker.add(secret);
-                continue;
-            }
-            self.line(&text)?;
+            self.output_line(text.trim_end_matches('\r'))?;
         }
         // A line without end (a binary blob) is cut at 64 KiB so memory stays bounded.
         if self.partial.len() > 64 * 1024 {

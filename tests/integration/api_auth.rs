@@ -408,7 +408,7 @@ db_test!(
         write_dag(
             &app,
             "reads",
-            "dag_id: reads\nis_paused_upon_creation: false\ntasks:\n  - id: use\n    operator: bash\n    with:\n      bash_command: \"echo v={{ var.value.warehouse_dsn_part }} p={{ conn.api.password }} k={{ conn.api.extra_dejson.api_key }} r={{ conn.api.extra_dejson.region }} h={{ conn.api.host }}\"\n",
+            "dag_id: reads\nis_paused_upon_creation: false\ntasks:\n  - id: use\n    operator: bash\n    with:\n      bash_command: \"echo v={{ var.value.warehouse_dsn_part }} p={{ conn.api.password }} k={{ conn.api.extra_dejson.api_key }} r={{ conn.api.extra_dejson.region }} h={{ conn.api.host }}\"\n  - id: own\n    operator: python\n    with:\n      code: |\n        token = 'tok-' + '987654'\n        mask_secret(token)\n        print('got', token)\n  - id: shell\n    operator: bash\n    with:\n      bash_command: \"T=sh-$((123*1000+456)); echo ::add-mask::$T; echo using $T\"\n",
         )
         .await;
         let run = trigger(&app, "reads", json!({"dag_run_id": "r1"})).await;
@@ -421,6 +421,14 @@ db_test!(
         assert!(
             log.contains("v=*** p=*** k=*** r=eu-west h=api.example.com"),
             "decrypted, rendered and masked: {log}"
+        );
+        // Values a task registers itself (Airflow's mask_secret; ::add-mask:: from any task).
+        let own = task_log(&app, "reads", "r1", "own", 1);
+        assert!(own.contains("got ***") && !own.contains("987654"), "{own}");
+        let shell = task_log(&app, "reads", "r1", "shell", 1);
+        assert!(
+            shell.contains("using ***") && !shell.contains("123456"),
+            "{shell}"
         );
     }
 );
@@ -671,6 +679,47 @@ db_test!(
                     "User {method} {path}: {detail}"
                 );
             }
+        }
+    }
+);
+
+db_test!(
+    oversized_and_malformed_bodies_get_4xx_with_detail,
+    |backend| async move {
+        let app = spawn_app(backend).await;
+        let big = format!(
+            "{{\"key\": \"k\", \"value\": \"{}\"}}",
+            "x".repeat(9 * 1024 * 1024)
+        );
+        let res = app
+            .client
+            .post(app.url("/api/v2/variables"))
+            .header("Content-Type", "application/json")
+            .body(big)
+            .send()
+            .await
+            .unwrap();
+        let (status, detail) = error_of(res).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{detail}");
+        assert!(detail.contains("larger than the limit"), "{detail}");
+        for (body, want) in [
+            ("{not json", StatusCode::UNPROCESSABLE_ENTITY),
+            (
+                "{\"key\": 5, \"value\": \"v\"}",
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+        ] {
+            let res = app
+                .client
+                .post(app.url("/api/v2/variables"))
+                .header("Content-Type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let (status, detail) = error_of(res).await;
+            assert_eq!(status, want, "{body}: {detail}");
+            assert!(!detail.is_empty());
         }
     }
 );

@@ -190,8 +190,15 @@ async fn stream(pipe: impl AsyncRead + Unpin, log: Arc<Mutex<TaskLog>>) -> Optio
     while let Ok(true) = read_line(&mut reader, &mut buf).await {
         let line = String::from_utf8_lossy(&buf);
         let line = line.strip_suffix('\r').unwrap_or(&line);
-        log_line(&log, line);
-        last = Some(line.to_string());
+        // `::add-mask::` lines register a secret; they are neither logged nor the last line.
+        let written = log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .output_line(line)
+            .unwrap_or(true);
+        if written {
+            last = Some(line.to_string());
+        }
     }
     last
 }
