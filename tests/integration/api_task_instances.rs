@@ -605,6 +605,13 @@ db_test!(clearing_a_running_task_restarts_it, |backend| async move {
         state(&tis["long"]) == "running"
     })
     .await;
+    // Running in the database comes before the process started: wait for its marker, or a
+    // first try stopped early would leave none and the second would sleep too.
+    let waited = Instant::now();
+    while !marker.exists() {
+        assert!(waited.elapsed() < PATIENCE, "the first try never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let url = app.url("/api/v2/dags/restart/clearTaskInstances");
     let (status, body) = send(app.client.post(&url).json(&json!({
         "dry_run": false, "only_failed": false, "only_running": true, "prevent_running_task": true

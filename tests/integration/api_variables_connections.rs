@@ -31,6 +31,32 @@ async fn call(app: &TestApp, method: Method, path: &str, body: Option<Value>) ->
     (status, body)
 }
 
+async fn get(app: &TestApp, path: &str) -> (u16, Value) {
+    call(app, Method::GET, path, None).await
+}
+
+async fn delete(app: &TestApp, path: &str) -> (u16, Value) {
+    call(app, Method::DELETE, path, None).await
+}
+
+async fn post(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
+    call(app, Method::POST, path, Some(body)).await
+}
+
+async fn patch(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
+    call(app, Method::PATCH, path, Some(body)).await
+}
+
+/// `field` of each entry of the list `list` in a collection response.
+fn names_in<'a>(v: &'a Value, list: &str, field: &str) -> Vec<&'a str> {
+    v[list]
+        .as_array()
+        .unwrap_or_else(|| panic!("{list} is a list: {v}"))
+        .iter()
+        .map(|x| x[field].as_str().unwrap())
+        .collect()
+}
+
 async fn raw_variable(app: &TestApp, key: &str) -> variable::Model {
     variable::Entity::find()
         .filter(variable::Column::Key.eq(key))
@@ -116,11 +142,10 @@ db_test!(
     variables_are_encrypted_masked_and_audited_without_secrets,
     |backend| async move {
         let app = spawn_app(backend).await;
-        let (s, v) = call(
+        let (s, v) = post(
             &app,
-            Method::POST,
             "/api/v2/variables",
-            Some(json!({"key": "region", "value": "eu-west-1", "description": "where"})),
+            json!({"key": "region", "value": "eu-west-1", "description": "where"}),
         )
         .await;
         assert_eq!(s, 201, "{v}");
@@ -128,64 +153,53 @@ db_test!(
             v,
             json!({"key": "region", "value": "eu-west-1", "description": "where", "is_encrypted": true, "team_name": null})
         );
-        let (s, v) = call(
+        let (s, v) = post(
             &app,
-            Method::POST,
             "/api/v2/variables",
-            Some(json!({"key": "db_password", "value": "hunter2-planted"})),
+            json!({"key": "db_password", "value": "hunter2-planted"}),
         )
         .await;
         assert_eq!(s, 201, "{v}");
         assert_eq!(v["value"], "***");
         let cfg = r#"{"api_key": "k-planted-123", "region": "eu"}"#;
-        let (s, v) = call(
+        let (s, v) = post(
             &app,
-            Method::POST,
             "/api/v2/variables",
-            Some(json!({"key": "cfg", "value": cfg})),
+            json!({"key": "cfg", "value": cfg}),
         )
         .await;
         assert_eq!(s, 201, "{v}");
         let shown: Value = serde_json::from_str(v["value"].as_str().unwrap()).unwrap();
         assert_eq!(shown, json!({"api_key": "***", "region": "eu"}));
         // A JSON value that is not a string is stored as its JSON text.
-        let (s, v) = call(
+        let (s, v) = post(
             &app,
-            Method::POST,
             "/api/v2/variables",
-            Some(json!({"key": "n", "value": {"a": [1, 2]}})),
+            json!({"key": "n", "value": {"a": [1, 2]}}),
         )
         .await;
         assert_eq!(s, 201, "{v}");
         assert_eq!(v["value"], r#"{"a":[1,2]}"#);
 
         // Bad input and conflicts.
-        let (s, v) = call(
+        let (s, v) = post(
             &app,
-            Method::POST,
             "/api/v2/variables",
-            Some(json!({"key": "region", "value": "x"})),
+            json!({"key": "region", "value": "x"}),
         )
         .await;
         assert_eq!(s, 409, "{v}");
         assert!(v["detail"].as_str().unwrap().contains("region"), "{v}");
-        let (s, v) = call(
+        let (s, v) = post(
             &app,
-            Method::POST,
             "/api/v2/variables",
-            Some(json!({"key": "k".repeat(251), "value": "x"})),
+            json!({"key": "k".repeat(251), "value": "x"}),
         )
         .await;
         assert_eq!(s, 422, "{v}");
-        let (s, _) = call(
-            &app,
-            Method::POST,
-            "/api/v2/variables",
-            Some(json!({"key": "nov"})),
-        )
-        .await;
+        let (s, _) = post(&app, "/api/v2/variables", json!({"key": "nov"})).await;
         assert_eq!(s, 422);
-        let (s, v) = call(&app, Method::GET, "/api/v2/variables/nope", None).await;
+        let (s, v) = get(&app, "/api/v2/variables/nope").await;
         assert_eq!(s, 404);
         assert!(v["detail"].as_str().unwrap().contains("`nope`"), "{v}");
 
@@ -203,78 +217,42 @@ db_test!(
         );
 
         // Lists: pagination, order, patterns.
-        let (s, v) = call(
-            &app,
-            Method::GET,
-            "/api/v2/variables?limit=2&order_by=-key",
-            None,
-        )
-        .await;
+        let (s, v) = get(&app, "/api/v2/variables?limit=2&order_by=-key").await;
         assert_eq!(s, 200, "{v}");
         assert_eq!(v["total_entries"], 4);
-        let keys: Vec<&str> = v["variables"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x["key"].as_str().unwrap())
-            .collect();
+        let keys = names_in(&v, "variables", "key");
         assert_eq!(keys, ["region", "n"]);
-        let (_, v) = call(
-            &app,
-            Method::GET,
-            "/api/v2/variables?limit=2&offset=2&order_by=-key",
-            None,
-        )
-        .await;
-        let keys: Vec<&str> = v["variables"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x["key"].as_str().unwrap())
-            .collect();
+        let (_, v) = get(&app, "/api/v2/variables?limit=2&offset=2&order_by=-key").await;
+        let keys = names_in(&v, "variables", "key");
         assert_eq!(keys, ["db_password", "cfg"]);
-        let (_, v) = call(
-            &app,
-            Method::GET,
-            "/api/v2/variables?variable_key_pattern=PASS",
-            None,
-        )
-        .await;
+        let (_, v) = get(&app, "/api/v2/variables?variable_key_pattern=PASS").await;
         assert_eq!(v["total_entries"], 1, "{v}");
         assert_eq!(v["variables"][0]["value"], "***");
-        let (_, v) = call(
-            &app,
-            Method::GET,
-            "/api/v2/variables?variable_key_prefix_pattern=re",
-            None,
-        )
-        .await;
+        let (_, v) = get(&app, "/api/v2/variables?variable_key_prefix_pattern=re").await;
         assert_eq!(v["total_entries"], 1, "{v}");
-        let (s, v) = call(&app, Method::GET, "/api/v2/variables?order_by=nope", None).await;
+        let (s, v) = get(&app, "/api/v2/variables?order_by=nope").await;
         assert_eq!(s, 400, "{v}");
-        let (s, _) = call(&app, Method::GET, "/api/v2/variables?limit=-1", None).await;
+        let (s, _) = get(&app, "/api/v2/variables?limit=-1").await;
         assert_eq!(s, 422);
 
         // PATCH: `***` keeps the secret, masked JSON entries merge with the stored ones.
-        let (s, v) = call(
+        let (s, v) = patch(
             &app,
-            Method::PATCH,
             "/api/v2/variables/db_password",
-            Some(json!({"key": "db_password", "value": "***", "description": "db"})),
+            json!({"key": "db_password", "value": "***", "description": "db"}),
         )
         .await;
         assert_eq!(s, 200, "{v}");
         assert_eq!(v["description"], "db");
         let row = raw_variable(&app, "db_password").await;
         assert_eq!(app.secrets.decrypt(&row.val).unwrap(), "hunter2-planted");
-        let (_, shown) = call(&app, Method::GET, "/api/v2/variables/cfg", None).await;
+        let (_, shown) = get(&app, "/api/v2/variables/cfg").await;
         let mut edited: Value = serde_json::from_str(shown["value"].as_str().unwrap()).unwrap();
         edited["region"] = json!("us");
-        let (s, v) = call(
+        let (s, v) = patch(
             &app,
-            Method::PATCH,
             "/api/v2/variables/cfg",
-            Some(json!({"key": "cfg", "value": edited.to_string()})),
+            json!({"key": "cfg", "value": edited.to_string()}),
         )
         .await;
         assert_eq!(s, 200, "{v}");
@@ -286,11 +264,10 @@ db_test!(
         .unwrap();
         assert_eq!(stored, json!({"api_key": "k-planted-123", "region": "us"}));
         // update_mask: only the description changes.
-        let (s, v) = call(
+        let (s, v) = patch(
             &app,
-            Method::PATCH,
             "/api/v2/variables/region?update_mask=description",
-            Some(json!({"key": "region", "value": "ignored", "description": "new"})),
+            json!({"key": "region", "value": "ignored", "description": "new"}),
         )
         .await;
         assert_eq!(s, 200, "{v}");
@@ -298,56 +275,53 @@ db_test!(
             (v["value"].as_str(), v["description"].as_str()),
             (Some("eu-west-1"), Some("new"))
         );
-        let (s, _) = call(
+        let (s, _) = patch(
             &app,
-            Method::PATCH,
             "/api/v2/variables/region?update_mask=bogus",
-            Some(json!({"key": "region", "value": "x"})),
+            json!({"key": "region", "value": "x"}),
         )
         .await;
         assert_eq!(s, 400);
-        let (s, _) = call(
+        let (s, _) = patch(
             &app,
-            Method::PATCH,
             "/api/v2/variables/region",
-            Some(json!({"key": "other", "value": "x"})),
+            json!({"key": "other", "value": "x"}),
         )
         .await;
         assert_eq!(s, 400);
-        let (s, _) = call(
+        let (s, _) = patch(
             &app,
-            Method::PATCH,
             "/api/v2/variables/ghost",
-            Some(json!({"key": "ghost", "value": "x"})),
+            json!({"key": "ghost", "value": "x"}),
         )
         .await;
         assert_eq!(s, 404);
 
         // DELETE.
-        let (s, v) = call(&app, Method::DELETE, "/api/v2/variables/n", None).await;
+        let (s, v) = delete(&app, "/api/v2/variables/n").await;
         assert_eq!((s, v), (204, Value::Null));
-        let (s, _) = call(&app, Method::DELETE, "/api/v2/variables/n", None).await;
+        let (s, _) = delete(&app, "/api/v2/variables/n").await;
         assert_eq!(s, 404);
 
         // Bulk: fail / skip / overwrite on create, fail / skip on update and delete.
         let bulk = |actions: Value| json!({"actions": actions});
-        let (s, v) = call(&app, Method::PATCH, "/api/v2/variables", Some(bulk(json!([
+        let (s, v) = patch(&app, "/api/v2/variables", bulk(json!([
         {"action": "create", "entities": [{"key": "region", "value": "x"}, {"key": "b1", "value": "1"}]},
-    ])))).await;
+    ]))).await;
         assert_eq!(s, 200, "{v}");
         assert_eq!(v["create"]["success"], json!([]));
         assert_eq!(v["create"]["errors"][0]["status_code"], 409, "{v}");
         assert!(v["update"].is_null() && v["delete"].is_null(), "{v}");
-        let (_, v) = call(&app, Method::PATCH, "/api/v2/variables", Some(bulk(json!([
+        let (_, v) = patch(&app, "/api/v2/variables", bulk(json!([
         {"action": "create", "action_on_existence": "skip", "entities": [{"key": "region", "value": "x"}, {"key": "b1", "value": "1"}]},
         {"action": "create", "action_on_existence": "overwrite", "entities": [{"key": "b2", "value": "2"}, {"key": "db_password", "value": "***"}]},
-    ])))).await;
+    ]))).await;
         assert_eq!(
             v["create"]["success"],
             json!(["b1", "b2", "db_password"]),
             "{v}"
         );
-        let (_, region) = call(&app, Method::GET, "/api/v2/variables/region", None).await;
+        let (_, region) = get(&app, "/api/v2/variables/region").await;
         assert_eq!(region["value"], "eu-west-1", "skip left it alone");
         assert_eq!(
             app.secrets
@@ -355,26 +329,25 @@ db_test!(
                 .unwrap(),
             "hunter2-planted"
         );
-        let (_, v) = call(&app, Method::PATCH, "/api/v2/variables", Some(bulk(json!([
+        let (_, v) = patch(&app, "/api/v2/variables", bulk(json!([
         {"action": "update", "entities": [{"key": "b1", "value": "10"}, {"key": "ghost", "value": "x"}]},
         {"action": "update", "action_on_non_existence": "skip", "entities": [{"key": "b2", "value": "20"}, {"key": "ghost", "value": "x"}]},
         {"action": "delete", "entities": ["b1", "ghost"]},
-    ])))).await;
+    ]))).await;
         assert_eq!(v["update"]["success"], json!(["b2"]), "{v}");
         assert_eq!(v["update"]["errors"][0]["status_code"], 404, "{v}");
         assert_eq!(v["delete"]["success"], json!([]), "{v}");
         assert_eq!(v["delete"]["errors"][0]["status_code"], 404, "{v}");
-        let (_, b1) = call(&app, Method::GET, "/api/v2/variables/b1", None).await;
+        let (_, b1) = get(&app, "/api/v2/variables/b1").await;
         assert_eq!(b1["value"], "1", "a failed action changes nothing");
-        let (_, v) = call(&app, Method::PATCH, "/api/v2/variables", Some(bulk(json!([
+        let (_, v) = patch(&app, "/api/v2/variables", bulk(json!([
         {"action": "delete", "action_on_non_existence": "skip", "entities": ["b1", "ghost", {"key": "b2", "value": null}]},
-    ])))).await;
+    ]))).await;
         assert_eq!(v["delete"]["success"], json!(["b1", "b2"]), "{v}");
-        let (s, _) = call(
+        let (s, _) = patch(
             &app,
-            Method::PATCH,
             "/api/v2/variables",
-            Some(bulk(json!([{"action": "explode", "entities": []}]))),
+            bulk(json!([{"action": "explode", "entities": []}])),
         )
         .await;
         assert_eq!(s, 422);
@@ -392,13 +365,7 @@ db_test!(
             "connection_id": "my_api", "conn_type": "http", "host": "api.example.com", "login": "bob",
             "password": "pw-planted-789", "port": 443, "schema": "https", "extra": extra, "description": "d",
         });
-        let (s, v) = call(
-            &app,
-            Method::POST,
-            "/api/v2/connections",
-            Some(body.clone()),
-        )
-        .await;
+        let (s, v) = post(&app, "/api/v2/connections", body.clone()).await;
         assert_eq!(s, 201, "{v}");
         assert_eq!(v["password"], "***");
         assert_eq!(
@@ -408,13 +375,12 @@ db_test!(
         let shown: Value = serde_json::from_str(v["extra"].as_str().unwrap()).unwrap();
         assert_eq!(shown, json!({"api_key": "***", "region": "eu"}));
         assert!(v.as_object().unwrap().contains_key("team_name"));
-        let (s, _) = call(&app, Method::POST, "/api/v2/connections", Some(body)).await;
+        let (s, _) = post(&app, "/api/v2/connections", body).await;
         assert_eq!(s, 409);
-        let (s, v) = call(
+        let (s, v) = post(
             &app,
-            Method::POST,
             "/api/v2/connections",
-            Some(json!({"connection_id": "plain", "conn_type": "fs"})),
+            json!({"connection_id": "plain", "conn_type": "fs"}),
         )
         .await;
         assert_eq!(s, 201, "{v}");
@@ -426,7 +392,7 @@ db_test!(
             json!({"connection_id": "x"}),
             json!({"connection_id": "x", "conn_type": "http", "port": "eighty"}),
         ] {
-            let (s, v) = call(&app, Method::POST, "/api/v2/connections", Some(bad.clone())).await;
+            let (s, v) = post(&app, "/api/v2/connections", bad.clone()).await;
             assert_eq!(s, 422, "{bad}: {v}");
             assert!(v["detail"].is_string(), "{v}");
         }
@@ -441,50 +407,30 @@ db_test!(
         assert!(!ex.contains("k-planted-456"));
 
         // Lists.
-        let (_, v) = call(
-            &app,
-            Method::GET,
-            "/api/v2/connections?order_by=-connection_id",
-            None,
-        )
-        .await;
+        let (_, v) = get(&app, "/api/v2/connections?order_by=-connection_id").await;
         assert_eq!(v["total_entries"], 2);
         assert_eq!(v["connections"][0]["connection_id"], "plain");
-        let (_, v) = call(
+        let (_, v) = get(
             &app,
-            Method::GET,
             "/api/v2/connections?connection_id_pattern=API&limit=1",
-            None,
         )
         .await;
         assert_eq!(v["total_entries"], 1, "{v}");
         assert_eq!(v["connections"][0]["password"], "***");
-        let (s, _) = call(
-            &app,
-            Method::GET,
-            "/api/v2/connections?order_by=password",
-            None,
-        )
-        .await;
+        let (s, _) = get(&app, "/api/v2/connections?order_by=password").await;
         assert_eq!(s, 400);
-        let (s, v) = call(&app, Method::GET, "/api/v2/connections/nope", None).await;
+        let (s, v) = get(&app, "/api/v2/connections/nope").await;
         assert_eq!(s, 404);
         assert!(v["detail"].as_str().unwrap().contains("nope"));
 
         // PATCH with what a read showed keeps the secrets.
-        let (_, mut shown) = call(&app, Method::GET, "/api/v2/connections/my_api", None).await;
+        let (_, mut shown) = get(&app, "/api/v2/connections/my_api").await;
         shown["host"] = json!("api2.example.com");
         let mut ex: Value = serde_json::from_str(shown["extra"].as_str().unwrap()).unwrap();
         ex["region"] = json!("us");
         shown["extra"] = json!(ex.to_string());
         shown.as_object_mut().unwrap().remove("team_name");
-        let (s, v) = call(
-            &app,
-            Method::PATCH,
-            "/api/v2/connections/my_api",
-            Some(shown),
-        )
-        .await;
+        let (s, v) = patch(&app, "/api/v2/connections/my_api", shown).await;
         assert_eq!(s, 200, "{v}");
         assert_eq!(v["host"], "api2.example.com");
         let row = raw_connection(&app, "my_api").await;
@@ -499,42 +445,45 @@ db_test!(
                 .unwrap();
         assert_eq!(stored, json!({"api_key": "k-planted-456", "region": "us"}));
         // update_mask: only the port changes; null clears.
-        let (s, v) = call(&app, Method::PATCH, "/api/v2/connections/my_api?update_mask=port", Some(json!({"connection_id": "my_api", "conn_type": "x", "port": null, "host": "ignored"}))).await;
+        let (s, v) = patch(
+            &app,
+            "/api/v2/connections/my_api?update_mask=port",
+            json!({"connection_id": "my_api", "conn_type": "x", "port": null, "host": "ignored"}),
+        )
+        .await;
         assert_eq!(s, 200, "{v}");
         assert!(v["port"].is_null(), "{v}");
         assert_eq!(
             (v["host"].as_str(), v["conn_type"].as_str()),
             (Some("api2.example.com"), Some("http"))
         );
-        let (s, _) = call(
+        let (s, _) = patch(
             &app,
-            Method::PATCH,
             "/api/v2/connections/my_api",
-            Some(json!({"connection_id": "other", "conn_type": "http"})),
+            json!({"connection_id": "other", "conn_type": "http"}),
         )
         .await;
         assert_eq!(s, 400);
-        let (s, _) = call(
+        let (s, _) = patch(
             &app,
-            Method::PATCH,
             "/api/v2/connections/ghost",
-            Some(json!({"connection_id": "ghost", "conn_type": "http"})),
+            json!({"connection_id": "ghost", "conn_type": "http"}),
         )
         .await;
         assert_eq!(s, 404);
 
         // Bulk.
-        let (_, v) = call(&app, Method::PATCH, "/api/v2/connections", Some(json!({"actions": [
+        let (_, v) = patch(&app, "/api/v2/connections", json!({"actions": [
         {"action": "create", "entities": [{"connection_id": "plain", "conn_type": "fs"}]},
         {"action": "update", "action_on_non_existence": "skip", "entities": [{"connection_id": "plain", "conn_type": "s3", "password": "pw2-planted"}, {"connection_id": "ghost", "conn_type": "x"}]},
         {"action": "delete", "entities": ["ghost"]},
-    ]}))).await;
+    ]})).await;
         assert_eq!(v["create"]["errors"][0]["status_code"], 409, "{v}");
         assert_eq!(v["update"]["success"], json!(["plain"]), "{v}");
         assert_eq!(v["delete"]["errors"][0]["status_code"], 404, "{v}");
-        let (_, v) = call(&app, Method::PATCH, "/api/v2/connections", Some(json!({"actions": [
+        let (_, v) = patch(&app, "/api/v2/connections", json!({"actions": [
         {"action": "create", "action_on_existence": "overwrite", "entities": [{"connection_id": "plain", "conn_type": "fs", "password": "***"}, {"connection_id": "new1", "conn_type": "fs"}]},
-    ]}))).await;
+    ]})).await;
         assert_eq!(v["create"]["success"], json!(["plain", "new1"]), "{v}");
         let row = raw_connection(&app, "plain").await;
         assert_eq!(
@@ -545,9 +494,9 @@ db_test!(
         );
         assert_eq!(row.conn_type, "fs");
 
-        let (s, _) = call(&app, Method::DELETE, "/api/v2/connections/new1", None).await;
+        let (s, _) = delete(&app, "/api/v2/connections/new1").await;
         assert_eq!(s, 204);
-        let (s, _) = call(&app, Method::DELETE, "/api/v2/connections/new1", None).await;
+        let (s, _) = delete(&app, "/api/v2/connections/new1").await;
         assert_eq!(s, 404);
 
         assert_audit_log_clean(&app, &["pw-planted-789", "k-planted-456", "pw2-planted"]).await;
@@ -558,7 +507,7 @@ db_test!(
     pools_count_slots_and_keep_the_default_pool,
     |backend| async move {
         let app = spawn_app(backend).await;
-        let (s, v) = call(&app, Method::GET, "/api/v2/pools", None).await;
+        let (s, v) = get(&app, "/api/v2/pools").await;
         assert_eq!(s, 200, "{v}");
         assert_eq!(v["total_entries"], 1);
         assert_eq!(
@@ -567,97 +516,58 @@ db_test!(
                "occupied_slots": 0, "running_slots": 0, "queued_slots": 0, "scheduled_slots": 0,
                "open_slots": 128, "deferred_slots": 0, "team_name": null})
         );
-        let (s, v) = call(&app, Method::DELETE, "/api/v2/pools/default_pool", None).await;
+        let (s, v) = delete(&app, "/api/v2/pools/default_pool").await;
         assert_eq!(s, 400);
         assert_eq!(v["detail"], "Default Pool can't be deleted");
-        let (s, _) = call(
+        let (s, _) = patch(
             &app,
-            Method::PATCH,
             "/api/v2/pools/default_pool",
-            Some(json!({"description": "mine"})),
+            json!({"description": "mine"}),
         )
         .await;
         assert_eq!(s, 400);
-        let (s, v) = call(
-            &app,
-            Method::PATCH,
-            "/api/v2/pools/default_pool",
-            Some(json!({"slots": 64})),
-        )
-        .await;
+        let (s, v) = patch(&app, "/api/v2/pools/default_pool", json!({"slots": 64})).await;
         assert_eq!(s, 200, "{v}");
         assert_eq!(
             (v["slots"].as_i64(), v["open_slots"].as_i64()),
             (Some(64), Some(64))
         );
 
-        let (s, v) = call(
+        let (s, v) = post(
             &app,
-            Method::POST,
             "/api/v2/pools",
-            Some(json!({"name": "sleepy", "slots": 3, "description": "s"})),
+            json!({"name": "sleepy", "slots": 3, "description": "s"}),
         )
         .await;
         assert_eq!(s, 201, "{v}");
         assert_eq!(v["open_slots"], 3);
-        let (s, _) = call(
-            &app,
-            Method::POST,
-            "/api/v2/pools",
-            Some(json!({"name": "sleepy", "slots": 3})),
-        )
-        .await;
+        let (s, _) = post(&app, "/api/v2/pools", json!({"name": "sleepy", "slots": 3})).await;
         assert_eq!(s, 409);
-        let (s, _) = call(
+        let (s, _) = post(&app, "/api/v2/pools", json!({"name": "bad", "slots": -2})).await;
+        assert_eq!(s, 422);
+        let (s, _) = post(
             &app,
-            Method::POST,
             "/api/v2/pools",
-            Some(json!({"name": "bad", "slots": -2})),
+            json!({"name": "bad", "slots": 1, "extra": 1}),
         )
         .await;
         assert_eq!(s, 422);
-        let (s, _) = call(
+        let (s, v) = post(
             &app,
-            Method::POST,
             "/api/v2/pools",
-            Some(json!({"name": "bad", "slots": 1, "extra": 1})),
-        )
-        .await;
-        assert_eq!(s, 422);
-        let (s, v) = call(
-            &app,
-            Method::POST,
-            "/api/v2/pools",
-            Some(json!({"name": "unlimited", "slots": -1})),
+            json!({"name": "unlimited", "slots": -1}),
         )
         .await;
         assert_eq!((s, v["open_slots"].as_i64()), (201, Some(-1)), "{v}");
-        let (_, v) = call(
-            &app,
-            Method::GET,
-            "/api/v2/pools?order_by=-name&limit=2",
-            None,
-        )
-        .await;
+        let (_, v) = get(&app, "/api/v2/pools?order_by=-name&limit=2").await;
         assert_eq!(v["total_entries"], 3);
-        let names: Vec<&str> = v["pools"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| p["name"].as_str().unwrap())
-            .collect();
+        let names = names_in(&v, "pools", "name");
         assert_eq!(names, ["unlimited", "sleepy"]);
-        let (_, v) = call(
-            &app,
-            Method::GET,
-            "/api/v2/pools?pool_name_pattern=sleep",
-            None,
-        )
-        .await;
+        let (_, v) = get(&app, "/api/v2/pools?pool_name_pattern=sleep").await;
         assert_eq!(v["total_entries"], 1);
-        let (s, _) = call(&app, Method::GET, "/api/v2/pools?order_by=slots", None).await;
+        let (s, _) = get(&app, "/api/v2/pools?order_by=slots").await;
         assert_eq!(s, 400);
-        let (s, v) = call(&app, Method::GET, "/api/v2/pools/nope", None).await;
+        let (s, v) = get(&app, "/api/v2/pools/nope").await;
         assert_eq!(s, 404);
         assert!(v["detail"].as_str().unwrap().contains("nope"));
 
@@ -680,7 +590,7 @@ tasks:
         let run_id = run_id_of(&trigger(&app, "pooled_sleep", json!({})).await);
         let started = Instant::now();
         let pool = loop {
-            let (_, p) = call(&app, Method::GET, "/api/v2/pools/sleepy", None).await;
+            let (_, p) = get(&app, "/api/v2/pools/sleepy").await;
             if p["running_slots"] == 2 {
                 break p;
             }
@@ -696,22 +606,21 @@ tasks:
             (Some(2), Some(1), Some(0)),
             "{pool}"
         );
-        let (s, v) = call(&app, Method::DELETE, "/api/v2/pools/sleepy", None).await;
+        let (s, v) = delete(&app, "/api/v2/pools/sleepy").await;
         assert_eq!(s, 409, "{v}");
-        let (_, v) = call(
+        let (_, v) = patch(
             &app,
-            Method::PATCH,
             "/api/v2/pools",
-            Some(json!({"actions": [
+            json!({"actions": [
                 {"action": "delete", "entities": ["sleepy"]},
-            ]})),
+            ]}),
         )
         .await;
         assert_eq!(v["delete"]["errors"][0]["status_code"], 409, "{v}");
         std::fs::write(&release, "").expect("release the task");
         let run = wait_for_run(&app, "pooled_sleep", &run_id).await;
         assert_eq!(run["state"], "success", "{run}");
-        let (_, p) = call(&app, Method::GET, "/api/v2/pools/sleepy", None).await;
+        let (_, p) = get(&app, "/api/v2/pools/sleepy").await;
         assert_eq!(
             (p["running_slots"].as_i64(), p["open_slots"].as_i64()),
             (Some(0), Some(3)),
@@ -719,11 +628,10 @@ tasks:
         );
 
         // PATCH and bulk.
-        let (s, v) = call(
+        let (s, v) = patch(
             &app,
-            Method::PATCH,
             "/api/v2/pools/sleepy?update_mask=slots",
-            Some(json!({"slots": 5, "description": "ignored"})),
+            json!({"slots": 5, "description": "ignored"}),
         )
         .await;
         assert_eq!(s, 200, "{v}");
@@ -731,29 +639,23 @@ tasks:
             (v["slots"].as_i64(), v["description"].as_str()),
             (Some(5), Some("s"))
         );
-        let (s, _) = call(
-            &app,
-            Method::PATCH,
-            "/api/v2/pools/sleepy",
-            Some(json!({"pool": "renamed"})),
-        )
-        .await;
+        let (s, _) = patch(&app, "/api/v2/pools/sleepy", json!({"pool": "renamed"})).await;
         assert_eq!(s, 400);
-        let (_, v) = call(&app, Method::PATCH, "/api/v2/pools", Some(json!({"actions": [
+        let (_, v) = patch(&app, "/api/v2/pools", json!({"actions": [
         {"action": "create", "action_on_existence": "skip", "entities": [{"name": "sleepy", "slots": 1}, {"name": "p2", "slots": 2}]},
         {"action": "update", "entities": [{"name": "p2", "slots": 4}]},
         {"action": "update", "update_mask": ["description"], "entities": [{"name": "default_pool", "slots": 1, "description": "x"}]},
         {"action": "delete", "entities": ["default_pool"]},
-    ]}))).await;
+    ]})).await;
         assert_eq!(v["create"]["success"], json!(["p2"]), "{v}");
         assert_eq!(v["update"]["success"], json!(["p2"]), "{v}");
         assert_eq!(v["update"]["errors"][0]["status_code"], 400, "{v}");
         assert_eq!(v["delete"]["errors"][0]["status_code"], 400, "{v}");
-        let (_, p) = call(&app, Method::GET, "/api/v2/pools/p2", None).await;
+        let (_, p) = get(&app, "/api/v2/pools/p2").await;
         assert_eq!(p["slots"], 4);
-        let (s, _) = call(&app, Method::DELETE, "/api/v2/pools/p2", None).await;
+        let (s, _) = delete(&app, "/api/v2/pools/p2").await;
         assert_eq!(s, 204);
-        let (_, v) = call(&app, Method::GET, "/api/v2/pools", None).await;
+        let (_, v) = get(&app, "/api/v2/pools").await;
         assert!(v["pools"]
             .as_array()
             .unwrap()

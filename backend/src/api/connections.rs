@@ -3,30 +3,29 @@
 
 use crate::store::connections as connections_store;
 
-use std::collections::{BTreeSet, HashMap};
+mod fields;
 
 use actix_web::{web, HttpResponse};
-use sea_orm::TransactionTrait;
+use sea_orm::DatabaseTransaction;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use updraft_shared::api::{
-    BulkAction, BulkActionNotOnExistence, BulkActionOnExistence, BulkActionResponse, BulkBody,
-    BulkDeleteEntity, BulkResponse, ConnectionBody, ConnectionCollectionResponse,
+    BulkAction, BulkBody, BulkResponse, ConnectionBody, ConnectionCollectionResponse,
     ConnectionResponse, ConnectionTestResponse, HttpError,
 };
 
-use self::connections_store::{self as store, Column, PlainConnection};
+use self::connections_store::{self as store, Column};
+use self::fields::{checked, from_body, patched, shown_extra, shown_password};
+use super::bulk::{self, BulkResource};
 use super::query::{self, ApiQuery, Page};
 use super::variables::{
-    bulk_error, in_mask, is_unique_violation, name_filters, no_team_name, py_set, update_mask,
-    MaskQuery,
+    audited_txn, is_unique_violation, name_filters, update_mask, Mask, MaskQuery,
 };
 use super::ApiError;
 use crate::auth::{Identity, Role};
 use crate::secrets::mask::MASK;
 use crate::secrets::{Secrets, SensitiveNames};
 use crate::server::AppState;
-use crate::store::audit::{self, AuditEntry};
 
 /// This module's part of the OpenAPI document.
 #[derive(utoipa::OpenApi)]
@@ -92,138 +91,6 @@ fn not_found(id: &str) -> ApiError {
     ApiError::NotFound(format!(
         "The Connection with connection_id: `{id}` was not found"
     ))
-}
-
-/// Airflow's checks of a body: the id's characters and length, `extra` a JSON object.
-/// Returns the body with `extra: ""` read as `{}` (Airflow's backward compatibility).
-fn checked(mut body: ConnectionBody) -> Result<ConnectionBody, ApiError> {
-    let id = &body.connection_id;
-    let len = id.chars().count();
-    let chars_ok = id
-        .chars()
-        .all(|c| c.is_alphanumeric() || c == '_' || c == '.' || c == '-');
-    if len == 0 || len > MAX_ID_LEN || !chars_ok {
-        return Err(ApiError::Unprocessable(format!(
-            "connection_id: `{id}` must be 1 to {MAX_ID_LEN} letters, digits, `_`, `.` or `-`"
-        )));
-    }
-    no_team_name(&body.team_name)?;
-    if let Some(Some(extra)) = &mut body.extra {
-        if extra.trim().is_empty() {
-            *extra = "{}".into();
-        }
-        match serde_json::from_str::<Value>(extra) {
-            Ok(Value::Object(_)) => {}
-            _ => {
-                return Err(ApiError::Unprocessable(
-                    "extra: The `extra` field must be a valid JSON object (e.g., {\"key\": \"value\"}) given as a string".into(),
-                ))
-            }
-        }
-    }
-    Ok(body)
-}
-
-/// A new connection from a body.
-fn from_body(body: &ConnectionBody) -> PlainConnection {
-    PlainConnection {
-        conn_id: body.connection_id.clone(),
-        conn_type: body.conn_type.clone(),
-        description: body.description.clone().flatten(),
-        host: body.host.clone().flatten(),
-        schema: body.schema.clone().flatten(),
-        login: body.login.clone().flatten(),
-        password: body.password.clone().flatten(),
-        port: body.port.flatten(),
-        extra: body.extra.clone().flatten(),
-    }
-}
-
-/// `stored` with the body's fields applied (as the mask allows): absent fields stay, null
-/// clears, `***` keeps the stored password and stored entries of `extra`.
-fn patched(
-    names: &SensitiveNames,
-    mut c: PlainConnection,
-    body: &ConnectionBody,
-    mask: &Option<BTreeSet<String>>,
-) -> PlainConnection {
-    fn set<T: Clone>(
-        target: &mut Option<T>,
-        given: &Option<Option<T>>,
-        mask: &Option<BTreeSet<String>>,
-        field: &str,
-    ) {
-        if let Some(v) = given {
-            if in_mask(mask, field) {
-                *target = v.clone();
-            }
-        }
-    }
-    if in_mask(mask, "conn_type") {
-        c.conn_type = body.conn_type.clone();
-    }
-    set(&mut c.description, &body.description, mask, "description");
-    set(&mut c.host, &body.host, mask, "host");
-    set(&mut c.login, &body.login, mask, "login");
-    set(&mut c.schema, &body.schema, mask, "schema");
-    set(&mut c.port, &body.port, mask, "port");
-    if in_mask(mask, "password") {
-        match &body.password {
-            Some(Some(p)) if p == MASK && c.password.is_some() => {}
-            Some(p) => c.password = p.clone(),
-            None => {}
-        }
-    }
-    if in_mask(mask, "extra") {
-        match &body.extra {
-            Some(Some(new)) => {
-                let incoming = serde_json::from_str::<Value>(new).ok();
-                let stored = c
-                    .extra
-                    .as_deref()
-                    .and_then(|e| serde_json::from_str::<Value>(e).ok());
-                c.extra = Some(match (incoming, stored) {
-                    (Some(incoming), Some(stored)) => {
-                        let merged = names.merge_masked(&incoming, Some(&stored));
-                        if merged == incoming {
-                            new.clone()
-                        } else {
-                            merged.to_string()
-                        }
-                    }
-                    _ => new.clone(),
-                });
-            }
-            Some(None) => c.extra = None,
-            None => {}
-        }
-    }
-    c
-}
-
-/// `extra` as shown: sensitive keys masked (the text kept as written when nothing is).
-fn shown_extra(names: &SensitiveNames, extra: &str) -> String {
-    match serde_json::from_str::<Value>(extra) {
-        Ok(v) => {
-            let redacted = names.redact_json(&v);
-            if redacted == v {
-                extra.to_string()
-            } else {
-                redacted.to_string()
-            }
-        }
-        Err(_) => names.redact_extra(extra),
-    }
-}
-
-fn shown_password(names: &SensitiveNames, password: Option<&str>) -> Option<String> {
-    password.map(|p| {
-        if names.is_sensitive("password") {
-            MASK.to_string()
-        } else {
-            p.to_string()
-        }
-    })
 }
 
 fn response(secrets: &Secrets, row: &store::Model) -> Result<ConnectionResponse, ApiError> {
@@ -373,11 +240,11 @@ pub async fn post_connection(
             body.connection_id
         ))
     };
-    let txn = state.db.conn().begin().await?;
-    audit::record(
-        &txn,
-        AuditEntry::new("post_connection", &user.username)
-            .extra(audit_extra(&state.secrets.names, &body)),
+    let txn = audited_txn(
+        state.db.conn(),
+        &user,
+        "post_connection",
+        audit_extra(&state.secrets.names, &body),
     )
     .await?;
     if store::find(&txn, &body.connection_id).await?.is_some() {
@@ -433,11 +300,11 @@ pub async fn patch_connection(
         )));
     }
     let mask = update_mask(&q.0.update_mask, FIELDS)?;
-    let txn = state.db.conn().begin().await?;
-    audit::record(
-        &txn,
-        AuditEntry::new("patch_connection", &user.username)
-            .extra(audit_extra(&state.secrets.names, &body)),
+    let txn = audited_txn(
+        state.db.conn(),
+        &user,
+        "patch_connection",
+        audit_extra(&state.secrets.names, &body),
     )
     .await?;
     let row = store::find(&txn, &id)
@@ -471,10 +338,11 @@ pub async fn delete_connection(
 ) -> Result<HttpResponse, ApiError> {
     user.require(Role::Op)?;
     let id = path.into_inner();
-    let txn = state.db.conn().begin().await?;
-    audit::record(
-        &txn,
-        AuditEntry::new("delete_connection", &user.username).extra(json!({"connection_id": id})),
+    let txn = audited_txn(
+        state.db.conn(),
+        &user,
+        "delete_connection",
+        json!({"connection_id": id}),
     )
     .await?;
     if store::delete(&txn, &id).await? == 0 {
@@ -525,239 +393,88 @@ pub async fn bulk_connections(
     body: web::Json<BulkBody<ConnectionBody>>,
 ) -> Result<HttpResponse, ApiError> {
     user.require(Role::Op)?;
-    let names = &state.secrets.names;
-    let mut actions = Vec::new();
-    let mut summary = Vec::new();
-    for action in body.into_inner().actions {
-        let action = match action {
-            BulkAction::Create {
-                entities,
-                action_on_existence,
-            } => BulkAction::Create {
-                entities: entities
-                    .into_iter()
-                    .map(checked)
-                    .collect::<Result<_, _>>()?,
-                action_on_existence,
-            },
-            BulkAction::Update {
-                entities,
-                update_mask,
-                action_on_non_existence,
-            } => BulkAction::Update {
-                entities: entities
-                    .into_iter()
-                    .map(checked)
-                    .collect::<Result<_, _>>()?,
-                update_mask,
-                action_on_non_existence,
-            },
-            delete => delete,
-        };
-        summary.push(match &action {
-            BulkAction::Create { entities, .. } | BulkAction::Update { entities, .. } => json!({
-                "action": if matches!(action, BulkAction::Create { .. }) { "create" } else { "update" },
-                "entities": entities.iter().map(|e| audit_extra(names, e)).collect::<Vec<_>>(),
-            }),
-            BulkAction::Delete { entities, .. } => {
-                json!({"action": "delete", "connection_ids": delete_ids(entities)})
-            }
-        });
-        actions.push(action);
-    }
-    let txn = state.db.conn().begin().await?;
-    audit::record(
-        &txn,
-        AuditEntry::new("bulk_connections", &user.username).extra(json!({"actions": summary})),
-    )
-    .await?;
-    let mut out = BulkResponse::default();
-    for action in actions {
-        match action {
-            BulkAction::Create {
-                entities,
-                action_on_existence,
-            } => {
-                let results = out.create.get_or_insert_with(Default::default);
-                bulk_create(&txn, &state.secrets, entities, action_on_existence, results).await?;
-            }
-            BulkAction::Update {
-                entities,
-                update_mask: mask,
-                action_on_non_existence,
-            } => {
-                let results = out.update.get_or_insert_with(Default::default);
-                let mask = update_mask(&mask.unwrap_or_default(), FIELDS)?;
-                let ids: Vec<String> = entities.iter().map(|e| e.connection_id.clone()).collect();
-                let mut rows = by_id(store::existing(&txn, &ids).await?);
-                let missing: Vec<&String> = ids.iter().filter(|k| !rows.contains_key(*k)).collect();
-                if action_on_non_existence == BulkActionNotOnExistence::Fail && !missing.is_empty()
-                {
-                    let detail = format!(
-                        "The connections with these connection_ids: {} were not found.",
-                        py_set(missing)
-                    );
-                    bulk_error(results, detail, 404);
-                    continue;
-                }
-                for body in entities {
-                    let Some(row) = rows.remove(&body.connection_id) else {
-                        continue;
-                    };
-                    let current = store::plain(&state.secrets, &row)?;
-                    let new = patched(names, current, &body, &mask);
-                    let row = store::replace(&txn, &state.secrets, row.id, &new).await?;
-                    results.success.push(body.connection_id.clone());
-                    rows.insert(body.connection_id, row);
-                }
-            }
-            BulkAction::Delete {
-                entities,
-                action_on_non_existence,
-            } => {
-                let results = out.delete.get_or_insert_with(Default::default);
-                let ids = delete_ids(&entities);
-                let rows = by_id(store::existing(&txn, &ids).await?);
-                let missing: Vec<&String> = ids.iter().filter(|k| !rows.contains_key(*k)).collect();
-                if action_on_non_existence == BulkActionNotOnExistence::Fail && !missing.is_empty()
-                {
-                    let detail = format!(
-                        "The connections with these connection_ids: {} were not found.",
-                        py_set(missing)
-                    );
-                    bulk_error(results, detail, 404);
-                    continue;
-                }
-                for id in ids.iter().filter(|id| rows.contains_key(*id)) {
-                    store::delete(&txn, id).await?;
-                    results.success.push(id.clone());
-                }
-            }
-        }
-    }
-    txn.commit().await?;
+    let resource = BulkConnections {
+        secrets: &state.secrets,
+    };
+    let out = bulk::run(&resource, state.db.conn(), &user, body.into_inner()).await?;
     Ok(HttpResponse::Ok().json(out))
 }
 
-fn by_id(rows: Vec<store::Model>) -> HashMap<String, store::Model> {
-    rows.into_iter().map(|r| (r.conn_id.clone(), r)).collect()
+struct BulkConnections<'a> {
+    secrets: &'a Secrets,
 }
 
-fn delete_ids(entities: &[BulkDeleteEntity<ConnectionBody>]) -> Vec<String> {
-    let mut ids: Vec<String> = Vec::new();
-    for e in entities {
-        let id = match e {
-            BulkDeleteEntity::Key(k) => k.clone(),
-            BulkDeleteEntity::Entity(c) => c.connection_id.clone(),
-        };
-        if !ids.contains(&id) {
-            ids.push(id);
+impl BulkResource for BulkConnections<'_> {
+    type Body = ConnectionBody;
+    type Row = store::Model;
+    const EVENT: &'static str = "bulk_connections";
+    const WHAT: &'static str = "connections with these connection_ids";
+    const MASK_FIELDS: &'static [&'static str] = FIELDS;
+
+    fn key(body: &ConnectionBody) -> &str {
+        &body.connection_id
+    }
+    fn row_key(row: &store::Model) -> &str {
+        &row.conn_id
+    }
+    fn checked(&self, body: ConnectionBody) -> Result<ConnectionBody, ApiError> {
+        checked(body)
+    }
+    fn audit(&self, actions: &[BulkAction<ConnectionBody>]) -> Value {
+        bulk::audit_summary::<Self>(actions, "connection_ids", |e| {
+            audit_extra(&self.secrets.names, e)
+        })
+    }
+    async fn existing(
+        &self,
+        txn: &DatabaseTransaction,
+        ids: &[String],
+    ) -> Result<Vec<store::Model>, ApiError> {
+        Ok(store::existing(txn, ids).await?)
+    }
+    async fn insert(
+        &self,
+        txn: &DatabaseTransaction,
+        body: &ConnectionBody,
+    ) -> Result<store::Model, ApiError> {
+        Ok(store::insert(txn, self.secrets, &from_body(body)).await?)
+    }
+    /// The body replaces the row, but `***` still keeps stored secrets.
+    async fn overwrite(
+        &self,
+        txn: &DatabaseTransaction,
+        row: store::Model,
+        body: &ConnectionBody,
+    ) -> Result<store::Model, ApiError> {
+        let current = store::plain(self.secrets, &row)?;
+        let mut new = patched(&self.secrets.names, current, body, &None);
+        let fresh = from_body(body);
+        new.description = fresh.description;
+        new.host = fresh.host;
+        new.login = fresh.login;
+        new.schema = fresh.schema;
+        new.port = fresh.port;
+        if body.password.is_none() {
+            new.password = None;
         }
+        if body.extra.is_none() {
+            new.extra = None;
+        }
+        Ok(store::replace(txn, self.secrets, row.id, &new).await?)
     }
-    ids
-}
-
-async fn bulk_create(
-    txn: &sea_orm::DatabaseTransaction,
-    secrets: &Secrets,
-    entities: Vec<ConnectionBody>,
-    on_existence: BulkActionOnExistence,
-    results: &mut BulkActionResponse,
-) -> Result<(), ApiError> {
-    let ids: Vec<String> = entities.iter().map(|e| e.connection_id.clone()).collect();
-    let mut rows = by_id(store::existing(txn, &ids).await?);
-    if on_existence == BulkActionOnExistence::Fail && !rows.is_empty() {
-        let detail = format!(
-            "The connections with these connection_ids: {} already exist.",
-            py_set(rows.keys())
-        );
-        bulk_error(results, detail, 409);
-        return Ok(());
+    async fn update(
+        &self,
+        txn: &DatabaseTransaction,
+        row: store::Model,
+        body: &ConnectionBody,
+        mask: &Mask,
+    ) -> Result<store::Model, ApiError> {
+        let current = store::plain(self.secrets, &row)?;
+        let new = patched(&self.secrets.names, current, body, mask);
+        Ok(store::replace(txn, self.secrets, row.id, &new).await?)
     }
-    for body in entities {
-        let row = match rows.remove(&body.connection_id) {
-            Some(_) if on_existence == BulkActionOnExistence::Skip => continue,
-            // Overwrite: the body replaces the row, but `***` still keeps stored secrets.
-            Some(row) => {
-                let current = store::plain(secrets, &row)?;
-                let mut new = patched(&secrets.names, current, &body, &None);
-                let fresh = from_body(&body);
-                new.description = fresh.description;
-                new.host = fresh.host;
-                new.login = fresh.login;
-                new.schema = fresh.schema;
-                new.port = fresh.port;
-                if body.password.is_none() {
-                    new.password = None;
-                }
-                if body.extra.is_none() {
-                    new.extra = None;
-                }
-                store::replace(txn, secrets, row.id, &new).await?
-            }
-            None => store::insert(txn, secrets, &from_body(&body)).await?,
-        };
-        results.success.push(body.connection_id.clone());
-        rows.insert(body.connection_id, row);
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn patch_keeps_masked_secrets_and_applies_the_rest() {
-        let names = SensitiveNames::default();
-        let stored = PlainConnection {
-            conn_id: "c".into(),
-            conn_type: "http".into(),
-            host: Some("old".into()),
-            password: Some("pw".into()),
-            extra: Some(r#"{"api_key": "k", "region": "eu"}"#.into()),
-            ..Default::default()
-        };
-        let body = ConnectionBody {
-            connection_id: "c".into(),
-            conn_type: "http".into(),
-            host: Some(Some("new".into())),
-            password: Some(Some("***".into())),
-            extra: Some(Some(r#"{"api_key": "***", "region": "us"}"#.into())),
-            ..Default::default()
-        };
-        let new = patched(&names, stored.clone(), &body, &None);
-        assert_eq!(new.host.as_deref(), Some("new"));
-        assert_eq!(new.password.as_deref(), Some("pw"));
-        let extra: Value = serde_json::from_str(new.extra.as_deref().unwrap()).unwrap();
-        assert_eq!(extra, json!({"api_key": "k", "region": "us"}));
-        let mask = update_mask(&["host".into()], FIELDS).unwrap();
-        let only_host = ConnectionBody {
-            password: Some(None),
-            ..body
-        };
-        let new = patched(&names, stored, &only_host, &mask);
-        assert_eq!(new.password.as_deref(), Some("pw"));
-    }
-
-    #[test]
-    fn extra_must_be_a_json_object() {
-        let body = |extra: &str| ConnectionBody {
-            connection_id: "c".into(),
-            conn_type: "http".into(),
-            extra: Some(Some(extra.into())),
-            ..Default::default()
-        };
-        assert!(checked(body("[1]")).is_err());
-        assert!(checked(body("nope")).is_err());
-        assert_eq!(
-            checked(body("")).unwrap().extra,
-            Some(Some("{}".to_string()))
-        );
-        let bad_id = ConnectionBody {
-            connection_id: "a b".into(),
-            ..body("{}")
-        };
-        assert!(checked(bad_id).is_err());
+    async fn delete(&self, txn: &DatabaseTransaction, id: &str) -> Result<(), ApiError> {
+        store::delete(txn, id).await?;
+        Ok(())
     }
 }

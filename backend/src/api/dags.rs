@@ -136,13 +136,18 @@ pub async fn get_dags(
 ) -> Result<HttpResponse, ApiError> {
     user.require(Role::Viewer)?;
     let (rows, total) = filter::select(&state, &q.0).await?;
-    Ok(HttpResponse::Ok().json(DagCollectionResponse {
+    Ok(collection(&state, &rows, total))
+}
+
+/// A page of DAGs, `total` of them in all.
+fn collection(state: &AppState, rows: &[dag::Model], total: i64) -> HttpResponse {
+    HttpResponse::Ok().json(DagCollectionResponse {
         dags: rows
             .iter()
             .map(|r| view::dag_response(&state.config, r))
             .collect(),
         total_entries: total,
-    }))
+    })
 }
 
 /// Get a DAG.
@@ -338,13 +343,7 @@ pub async fn patch_dags(
     for r in &mut rows {
         r.is_paused = paused;
     }
-    Ok(HttpResponse::Ok().json(DagCollectionResponse {
-        dags: rows
-            .iter()
-            .map(|r| view::dag_response(&state.config, r))
-            .collect(),
-        total_entries: total,
-    }))
+    Ok(collection(&state, &rows, total))
 }
 
 /// Delete a DAG with its runs, task instances, tries, XComs, backfills and versions.

@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod backfills;
+pub mod bulk;
 pub mod connections;
 pub mod dag_runs;
 pub mod dag_sources;

@@ -3,28 +3,27 @@
 
 use crate::store::pools as pools_store;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use actix_web::{web, HttpResponse};
-use sea_orm::{ConnectionTrait, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseTransaction};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 use updraft_shared::api::{
-    BulkAction, BulkActionNotOnExistence, BulkActionOnExistence, BulkActionResponse, BulkBody,
-    BulkDeleteEntity, BulkResponse, HttpError, PoolBody, PoolCollectionResponse, PoolPatchBody,
+    BulkAction, BulkBody, BulkResponse, HttpError, PoolBody, PoolCollectionResponse, PoolPatchBody,
     PoolResponse,
 };
 
 use self::pools_store::{self as store, Column, PoolFields, SlotCounts, DEFAULT_POOL};
+use super::bulk::{self, BulkResource, Refusal};
 use super::query::{self, ApiQuery, Page};
 use super::variables::{
-    bulk_error, in_mask, is_unique_violation, name_filters, no_team_name, py_set, update_mask,
+    audited_txn, in_mask, is_unique_violation, name_filters, no_team_name, update_mask, Mask,
     MaskQuery,
 };
 use super::ApiError;
 use crate::auth::{Identity, Role};
 use crate::server::AppState;
-use crate::store::audit::{self, AuditEntry};
 
 /// This module's part of the OpenAPI document.
 #[derive(utoipa::OpenApi)]
@@ -123,7 +122,7 @@ async fn one_response(
 }
 
 /// A pool still holding running or queued task instances cannot go (they would lose it).
-async fn check_unused(conn: &impl ConnectionTrait, name: &str) -> Result<(), (String, u16)> {
+async fn check_unused(conn: &impl ConnectionTrait, name: &str) -> Result<(), Refusal> {
     let counts = store::slot_counts(conn, Some(&[name.to_string()]))
         .await
         .map_err(|e| (format!("reading the pool's task instances: {e}"), 500))?;
@@ -267,12 +266,7 @@ pub async fn post_pool(
             body.name
         ))
     };
-    let txn = state.db.conn().begin().await?;
-    audit::record(
-        &txn,
-        AuditEntry::new("post_pool", &user.username).extra(json!(body)),
-    )
-    .await?;
+    let txn = audited_txn(state.db.conn(), &user, "post_pool", json!(body)).await?;
     if store::find(&txn, &body.name).await?.is_some() {
         return Err(exists());
     }
@@ -340,11 +334,11 @@ pub async fn patch_pool(
         changed.insert("include_deferred");
     }
     default_pool_guard(&name, &changed)?;
-    let txn = state.db.conn().begin().await?;
-    audit::record(
-        &txn,
-        AuditEntry::new("patch_pool", &user.username)
-            .extra(json!({"pool": name, "update": body, "update_mask": mask})),
+    let txn = audited_txn(
+        state.db.conn(),
+        &user,
+        "patch_pool",
+        json!({"pool": name, "update": body, "update_mask": mask}),
     )
     .await?;
     let row = store::find(&txn, &name)
@@ -398,12 +392,7 @@ pub async fn delete_pool(
     if name == DEFAULT_POOL {
         return Err(ApiError::BadRequest("Default Pool can't be deleted".into()));
     }
-    let txn = state.db.conn().begin().await?;
-    audit::record(
-        &txn,
-        AuditEntry::new("delete_pool", &user.username).extra(json!({"pool": name})),
-    )
-    .await?;
+    let txn = audited_txn(state.db.conn(), &user, "delete_pool", json!({"pool": name})).await?;
     if store::find(&txn, &name).await?.is_none() {
         return Err(not_found(&name));
     }
@@ -442,125 +431,72 @@ pub async fn bulk_pools(
     body: web::Json<BulkBody<PoolBody>>,
 ) -> Result<HttpResponse, ApiError> {
     user.require(Role::Op)?;
-    let body = body.into_inner();
-    for action in &body.actions {
-        match action {
-            BulkAction::Create { entities, .. } => entities.iter().try_for_each(check_body)?,
-            BulkAction::Update {
-                entities,
-                update_mask: mask,
-                ..
-            } => {
-                entities.iter().try_for_each(check_body)?;
-                update_mask(mask.as_deref().unwrap_or_default(), FIELDS)?;
-            }
-            BulkAction::Delete { .. } => {}
-        }
-    }
-    let txn = state.db.conn().begin().await?;
-    audit::record(
-        &txn,
-        AuditEntry::new("bulk_pools", &user.username).extra(json!(body)),
-    )
-    .await?;
-    let mut out = BulkResponse::default();
-    for action in body.actions {
-        match action {
-            BulkAction::Create {
-                entities,
-                action_on_existence,
-            } => {
-                let results = out.create.get_or_insert_with(Default::default);
-                bulk_create(&txn, entities, action_on_existence, results).await?;
-            }
-            BulkAction::Update {
-                entities,
-                update_mask: mask,
-                action_on_non_existence,
-            } => {
-                let results = out.update.get_or_insert_with(Default::default);
-                let mask = update_mask(&mask.unwrap_or_default(), FIELDS)?;
-                bulk_update(&txn, entities, &mask, action_on_non_existence, results).await?;
-            }
-            BulkAction::Delete {
-                entities,
-                action_on_non_existence,
-            } => {
-                let results = out.delete.get_or_insert_with(Default::default);
-                bulk_delete(&txn, entities, action_on_non_existence, results).await?;
-            }
-        }
-    }
-    txn.commit().await?;
+    let out = bulk::run(&BulkPools, state.db.conn(), &user, body.into_inner()).await?;
     state.engine.signals.wake_scheduler();
     Ok(HttpResponse::Ok().json(out))
 }
 
-fn by_name(rows: Vec<store::Model>) -> HashMap<String, store::Model> {
-    rows.into_iter().map(|r| (r.pool.clone(), r)).collect()
-}
-
-async fn bulk_create(
-    txn: &sea_orm::DatabaseTransaction,
-    entities: Vec<PoolBody>,
-    on_existence: BulkActionOnExistence,
-    results: &mut BulkActionResponse,
-) -> Result<(), ApiError> {
-    let names: Vec<String> = entities.iter().map(|e| e.name.clone()).collect();
-    let mut rows = by_name(store::existing(txn, &names).await?);
-    if on_existence == BulkActionOnExistence::Fail && !rows.is_empty() {
-        let detail = format!(
-            "The pools with these pool names: {} already exist.",
-            py_set(rows.keys())
-        );
-        bulk_error(results, detail, 409);
-        return Ok(());
-    }
-    for body in entities {
-        let row = match rows.remove(&body.name) {
-            Some(_) if on_existence == BulkActionOnExistence::Skip => continue,
-            Some(row) => store::replace(txn, row, &fields(&body)).await?,
-            None => store::insert(txn, &fields(&body)).await?,
-        };
-        results.success.push(body.name.clone());
-        rows.insert(body.name, row);
-    }
-    Ok(())
-}
-
-async fn bulk_update(
-    txn: &sea_orm::DatabaseTransaction,
-    entities: Vec<PoolBody>,
-    mask: &Option<BTreeSet<String>>,
-    on_non_existence: BulkActionNotOnExistence,
-    results: &mut BulkActionResponse,
-) -> Result<(), ApiError> {
-    let names: Vec<String> = entities.iter().map(|e| e.name.clone()).collect();
-    let mut rows = by_name(store::existing(txn, &names).await?);
-    let missing: Vec<&String> = names.iter().filter(|n| !rows.contains_key(*n)).collect();
-    if on_non_existence == BulkActionNotOnExistence::Fail && !missing.is_empty() {
-        let detail = format!(
-            "The pools with these pool names: {} were not found.",
-            py_set(missing)
-        );
-        bulk_error(results, detail, 404);
-        return Ok(());
-    }
-    // Every field of a bulk entity is given, so the default pool needs a mask.
-    let changed: BTreeSet<&str> = ["slots", "description", "include_deferred"]
+/// The fields a bulk update changes: every field of a bulk entity is given, so only the
+/// mask narrows them (and the default pool needs one).
+fn bulk_changed(mask: &Mask) -> BTreeSet<&'static str> {
+    ["slots", "description", "include_deferred"]
         .into_iter()
         .filter(|f| in_mask(mask, f))
-        .collect();
-    if names.iter().any(|n| n == DEFAULT_POOL) {
-        if let Err(e) = default_pool_guard(DEFAULT_POOL, &changed) {
-            bulk_error(results, e.to_string(), 400);
-            return Ok(());
-        }
+        .collect()
+}
+
+struct BulkPools;
+
+impl BulkResource for BulkPools {
+    type Body = PoolBody;
+    type Row = store::Model;
+    const EVENT: &'static str = "bulk_pools";
+    const WHAT: &'static str = "pools with these pool names";
+    const MASK_FIELDS: &'static [&'static str] = FIELDS;
+
+    fn key(body: &PoolBody) -> &str {
+        &body.name
     }
-    for body in entities {
-        let Some(row) = rows.remove(&body.name) else {
-            continue;
-        };
+    fn row_key(row: &store::Model) -> &str {
+        &row.pool
+    }
+    fn checked(&self, body: PoolBody) -> Result<PoolBody, ApiError> {
+        check_body(&body)?;
+        Ok(body)
+    }
+    fn audit(&self, actions: &[BulkAction<PoolBody>]) -> Value {
+        json!({ "actions": actions })
+    }
+    async fn existing(
+        &self,
+        txn: &DatabaseTransaction,
+        names: &[String],
+    ) -> Result<Vec<store::Model>, ApiError> {
+        Ok(store::existing(txn, names).await?)
+    }
+    async fn insert(
+        &self,
+        txn: &DatabaseTransaction,
+        body: &PoolBody,
+    ) -> Result<store::Model, ApiError> {
+        Ok(store::insert(txn, &fields(body)).await?)
+    }
+    async fn overwrite(
+        &self,
+        txn: &DatabaseTransaction,
+        row: store::Model,
+        body: &PoolBody,
+    ) -> Result<store::Model, ApiError> {
+        Ok(store::replace(txn, row, &fields(body)).await?)
+    }
+    async fn update(
+        &self,
+        txn: &DatabaseTransaction,
+        row: store::Model,
+        body: &PoolBody,
+        mask: &Mask,
+    ) -> Result<store::Model, ApiError> {
+        let changed = bulk_changed(mask);
         let new = PoolFields {
             name: row.pool.clone(),
             slots: if changed.contains("slots") {
@@ -579,52 +515,28 @@ async fn bulk_update(
                 row.include_deferred
             },
         };
-        let row = store::replace(txn, row, &new).await?;
-        results.success.push(body.name.clone());
-        rows.insert(body.name, row);
+        Ok(store::replace(txn, row, &new).await?)
     }
-    Ok(())
-}
+    async fn delete(&self, txn: &DatabaseTransaction, name: &str) -> Result<(), ApiError> {
+        store::delete(txn, name).await?;
+        Ok(())
+    }
 
-async fn bulk_delete(
-    txn: &sea_orm::DatabaseTransaction,
-    entities: Vec<BulkDeleteEntity<PoolBody>>,
-    on_non_existence: BulkActionNotOnExistence,
-    results: &mut BulkActionResponse,
-) -> Result<(), ApiError> {
-    let mut names: Vec<String> = Vec::new();
-    for e in entities {
-        let name = match e {
-            BulkDeleteEntity::Key(k) => k,
-            BulkDeleteEntity::Entity(p) => p.name,
-        };
-        if !names.contains(&name) {
-            names.push(name);
+    fn refuse_update(&self, names: &[String], mask: &Mask) -> Option<Refusal> {
+        if !names.iter().any(|n| n == DEFAULT_POOL) {
+            return None;
         }
+        default_pool_guard(DEFAULT_POOL, &bulk_changed(mask))
+            .err()
+            .map(|e| (e.to_string(), 400))
     }
-    if names.iter().any(|n| n == DEFAULT_POOL) {
-        bulk_error(results, "Default Pool can't be deleted".into(), 400);
-        return Ok(());
+    fn refuse_delete(&self, names: &[String]) -> Option<Refusal> {
+        names
+            .iter()
+            .any(|n| n == DEFAULT_POOL)
+            .then(|| ("Default Pool can't be deleted".into(), 400))
     }
-    let rows = by_name(store::existing(txn, &names).await?);
-    let missing: Vec<&String> = names.iter().filter(|n| !rows.contains_key(*n)).collect();
-    if on_non_existence == BulkActionNotOnExistence::Fail && !missing.is_empty() {
-        let detail = format!(
-            "The pools with these pool names: {} were not found.",
-            py_set(missing)
-        );
-        bulk_error(results, detail, 404);
-        return Ok(());
+    async fn check_deletable(&self, txn: &DatabaseTransaction, name: &str) -> Result<(), Refusal> {
+        check_unused(txn, name).await
     }
-    for name in names.iter().filter(|n| rows.contains_key(*n)) {
-        if let Err((detail, status)) = check_unused(txn, name).await {
-            bulk_error(results, detail, status);
-            return Ok(());
-        }
-    }
-    for name in names.into_iter().filter(|n| rows.contains_key(n)) {
-        store::delete(txn, &name).await?;
-        results.success.push(name);
-    }
-    Ok(())
 }

@@ -10,7 +10,7 @@ mod mark;
 pub mod store;
 
 pub use clear::restart as restart_cleared;
-pub use common::{responses as task_instance_responses, task_instance_response};
+pub use common::{answer as task_instances_answer, task_instance_response};
 
 use actix_web::{web, HttpResponse};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};

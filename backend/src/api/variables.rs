@@ -1,29 +1,34 @@
 //! Variables: `/api/v2/variables` (Airflow's Variable API). Values are encrypted at rest and
 //! masked on the way out; everything needs the Op role, reads included (Airflow's FAB rule).
 //!
-//! Also the helpers the connection and pool modules share: update masks, prefix patterns,
-//! bulk error entries.
+//! Also the helpers the connection and pool modules share: update masks, name patterns,
+//! body checks.
 
 use crate::store::variables as variables_store;
 
-use std::collections::{BTreeSet, HashMap};
+mod values;
+
+use std::collections::BTreeSet;
 
 use actix_web::{web, HttpResponse};
 use sea_orm::sea_query::{Expr, Func, SimpleExpr};
-use sea_orm::{ColumnTrait, Condition, DbErr, TransactionTrait};
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseConnection, DatabaseTransaction, DbErr, TransactionTrait,
+};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use updraft_shared::api::{
     BulkAction, BulkActionNotOnExistence, BulkActionOnExistence, BulkActionResponse, BulkBody,
-    BulkDeleteEntity, BulkResponse, HttpError, VariableBody, VariableCollectionResponse,
-    VariableResponse,
+    BulkResponse, HttpError, VariableBody, VariableCollectionResponse, VariableResponse,
 };
 
+pub use self::values::shown_value;
+use self::values::{incoming_value, value_text};
 use self::variables_store::{self as store, Column};
+use super::bulk::{self, BulkResource};
 use super::query::{self, ApiQuery, Page};
 use super::ApiError;
 use crate::auth::{Identity, Role};
-use crate::secrets::mask::MASK;
 use crate::secrets::{Secrets, SensitiveNames};
 use crate::server::AppState;
 use crate::store::audit::{self, AuditEntry};
@@ -67,6 +72,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 const MAX_KEY_LEN: usize = 250;
+const FIELDS: &[&str] = &["key", "value", "description"];
 
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
@@ -88,12 +94,12 @@ pub struct MaskQuery {
 // Helpers shared with connections and pools
 // ---------------------------------------------------------------------------------------
 
+/// The fields an `update_mask` names; `None` for all.
+pub(crate) type Mask = Option<BTreeSet<String>>;
+
 /// `update_mask` names (repeated or comma-separated) checked against the fields that can be
 /// changed; `None` when absent (every given field changes).
-pub(crate) fn update_mask(
-    raw: &[String],
-    allowed: &[&str],
-) -> Result<Option<BTreeSet<String>>, ApiError> {
+pub(crate) fn update_mask(raw: &[String], allowed: &[&str]) -> Result<Mask, ApiError> {
     let names: BTreeSet<String> = raw
         .iter()
         .flat_map(|r| r.split(','))
@@ -114,7 +120,7 @@ pub(crate) fn update_mask(
 }
 
 /// Whether `field` may change under `mask`.
-pub(crate) fn in_mask(mask: &Option<BTreeSet<String>>, field: &str) -> bool {
+pub(crate) fn in_mask(mask: &Mask, field: &str) -> bool {
     mask.as_ref().is_none_or(|m| m.contains(field))
 }
 
@@ -154,18 +160,16 @@ pub(crate) fn no_team_name(team_name: &Option<String>) -> Result<(), ApiError> {
     }
 }
 
-/// Names the way Airflow prints a set in its bulk errors: `{'a', 'b'}`.
-pub(crate) fn py_set<'a>(names: impl IntoIterator<Item = &'a String>) -> String {
-    let sorted: BTreeSet<&String> = names.into_iter().collect();
-    let inner: Vec<String> = sorted.iter().map(|n| format!("'{n}'")).collect();
-    format!("{{{}}}", inner.join(", "))
-}
-
-/// One entry of a bulk action's `errors`.
-pub(crate) fn bulk_error(results: &mut BulkActionResponse, detail: String, status: u16) {
-    results
-        .errors
-        .push(json!({"error": detail, "status_code": status}));
+/// Starts a write's transaction with its audit entry already in it: both commit, or neither.
+pub(crate) async fn audited_txn(
+    db: &DatabaseConnection,
+    user: &Identity,
+    event: &str,
+    extra: Value,
+) -> Result<DatabaseTransaction, ApiError> {
+    let txn = db.begin().await?;
+    audit::record(&txn, AuditEntry::new(event, &user.username).extra(extra)).await?;
+    Ok(txn)
 }
 
 pub(crate) fn is_unique_violation(e: &DbErr) -> bool {
@@ -173,68 +177,6 @@ pub(crate) fn is_unique_violation(e: &DbErr) -> bool {
         e.sql_err(),
         Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
     )
-}
-
-// ---------------------------------------------------------------------------------------
-// Values in and out
-// ---------------------------------------------------------------------------------------
-
-/// The text stored for a body's value: strings as they are, other JSON as its text.
-fn value_text(value: &Value) -> String {
-    match value {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// A plain value as shown: `***` for a sensitive key; a JSON object or list with its
-/// sensitive keys masked (the text kept as written when nothing is masked).
-pub fn shown_value(names: &SensitiveNames, key: &str, plain: &str) -> String {
-    if names.is_sensitive(key) {
-        return MASK.into();
-    }
-    match serde_json::from_str::<Value>(plain) {
-        Ok(v @ (Value::Object(_) | Value::Array(_))) => {
-            let redacted = names.redact_json(&v);
-            if redacted == v {
-                plain.to_string()
-            } else {
-                redacted.to_string()
-            }
-        }
-        _ => plain.to_string(),
-    }
-}
-
-/// The plain text to store for an incoming value, given the stored one: `None` keeps the
-/// stored value (`***` sent back for a sensitive key); JSON with `***` under sensitive keys
-/// keeps those entries.
-fn incoming_value(
-    names: &SensitiveNames,
-    key: &str,
-    incoming: &Value,
-    stored: Option<&str>,
-) -> Option<String> {
-    let text = value_text(incoming);
-    let Some(stored) = stored else {
-        return Some(text);
-    };
-    if text == MASK && names.is_sensitive(key) {
-        return None;
-    }
-    let parsed = serde_json::from_str::<Value>(&text).ok();
-    let old = serde_json::from_str::<Value>(stored).ok();
-    match (parsed, old) {
-        (Some(new @ (Value::Object(_) | Value::Array(_))), Some(old)) => {
-            let merged = names.merge_masked(&new, Some(&old));
-            Some(if merged == new {
-                text
-            } else {
-                merged.to_string()
-            })
-        }
-        _ => Some(text),
-    }
 }
 
 fn response(secrets: &Secrets, row: &store::Model) -> Result<VariableResponse, ApiError> {
@@ -388,11 +330,11 @@ pub async fn post_variable(
             body.key
         ))
     };
-    let txn = state.db.conn().begin().await?;
-    audit::record(
-        &txn,
-        AuditEntry::new("post_variable", &user.username)
-            .extra(audit_extra(&state.secrets.names, &body)),
+    let txn = audited_txn(
+        state.db.conn(),
+        &user,
+        "post_variable",
+        audit_extra(&state.secrets.names, &body),
     )
     .await?;
     if store::find(&txn, &body.key).await?.is_some() {
@@ -423,7 +365,7 @@ async fn apply_update(
     secrets: &Secrets,
     row: store::Model,
     body: &VariableBody,
-    mask: &Option<BTreeSet<String>>,
+    mask: &Mask,
 ) -> Result<store::Model, ApiError> {
     let plain = if in_mask(mask, "value") {
         let stored = store::plain(secrets, &row)?;
@@ -476,12 +418,12 @@ pub async fn patch_variable(
             body.key
         )));
     }
-    let mask = update_mask(&q.0.update_mask, &["key", "value", "description"])?;
-    let txn = state.db.conn().begin().await?;
-    audit::record(
-        &txn,
-        AuditEntry::new("patch_variable", &user.username)
-            .extra(audit_extra(&state.secrets.names, &body)),
+    let mask = update_mask(&q.0.update_mask, FIELDS)?;
+    let txn = audited_txn(
+        state.db.conn(),
+        &user,
+        "patch_variable",
+        audit_extra(&state.secrets.names, &body),
     )
     .await?;
     let row = store::find(&txn, &key)
@@ -513,10 +455,11 @@ pub async fn delete_variable(
 ) -> Result<HttpResponse, ApiError> {
     user.require(Role::Op)?;
     let key = path.into_inner();
-    let txn = state.db.conn().begin().await?;
-    audit::record(
-        &txn,
-        AuditEntry::new("delete_variable", &user.username).extra(json!({"key": key})),
+    let txn = audited_txn(
+        state.db.conn(),
+        &user,
+        "delete_variable",
+        json!({"key": key}),
     )
     .await?;
     if store::delete(&txn, &key).await? == 0 {
@@ -546,225 +489,77 @@ pub async fn bulk_variables(
     body: web::Json<BulkBody<VariableBody>>,
 ) -> Result<HttpResponse, ApiError> {
     user.require(Role::Op)?;
-    let body = body.into_inner();
-    let names = &state.secrets.names;
-    let mut summary = Vec::new();
-    for action in &body.actions {
-        match action {
-            BulkAction::Create { entities, .. } | BulkAction::Update { entities, .. } => {
-                entities.iter().try_for_each(check_body)?;
-                let kind = if matches!(action, BulkAction::Create { .. }) {
-                    "create"
-                } else {
-                    "update"
-                };
-                summary.push(json!({
-                    "action": kind,
-                    "entities": entities.iter().map(|e| audit_extra(names, e)).collect::<Vec<_>>(),
-                }));
-            }
-            BulkAction::Delete { entities, .. } => {
-                summary.push(json!({"action": "delete", "keys": delete_keys(entities)}));
-            }
-        }
-    }
-    let txn = state.db.conn().begin().await?;
-    audit::record(
-        &txn,
-        AuditEntry::new("bulk_variables", &user.username).extra(json!({"actions": summary})),
-    )
-    .await?;
-    let mut out = BulkResponse::default();
-    for action in body.actions {
-        match action {
-            BulkAction::Create {
-                entities,
-                action_on_existence,
-            } => {
-                let results = out.create.get_or_insert_with(Default::default);
-                bulk_create(&txn, &state.secrets, entities, action_on_existence, results).await?;
-            }
-            BulkAction::Update {
-                entities,
-                update_mask: mask,
-                action_on_non_existence,
-            } => {
-                let results = out.update.get_or_insert_with(Default::default);
-                let mask =
-                    update_mask(&mask.unwrap_or_default(), &["key", "value", "description"])?;
-                bulk_update(
-                    &txn,
-                    &state.secrets,
-                    entities,
-                    &mask,
-                    action_on_non_existence,
-                    results,
-                )
-                .await?;
-            }
-            BulkAction::Delete {
-                entities,
-                action_on_non_existence,
-            } => {
-                let results = out.delete.get_or_insert_with(Default::default);
-                let keys = delete_keys(&entities);
-                let found = store::existing_keys(&txn, &keys).await?;
-                let missing: Vec<&String> = keys
-                    .iter()
-                    .filter(|k| !found.iter().any(|r| &r.key == *k))
-                    .collect();
-                if action_on_non_existence == BulkActionNotOnExistence::Fail && !missing.is_empty()
-                {
-                    bulk_error(
-                        results,
-                        format!(
-                            "The variables with these keys: {} were not found.",
-                            py_set(missing)
-                        ),
-                        404,
-                    );
-                    continue;
-                }
-                for key in keys.iter().filter(|k| found.iter().any(|r| &r.key == *k)) {
-                    store::delete(&txn, key).await?;
-                    results.success.push(key.clone());
-                }
-            }
-        }
-    }
-    txn.commit().await?;
+    let resource = BulkVariables {
+        secrets: &state.secrets,
+    };
+    let out = bulk::run(&resource, state.db.conn(), &user, body.into_inner()).await?;
     Ok(HttpResponse::Ok().json(out))
 }
 
-fn delete_keys(entities: &[BulkDeleteEntity<VariableBody>]) -> Vec<String> {
-    let mut keys: Vec<String> = Vec::new();
-    for e in entities {
-        let key = match e {
-            BulkDeleteEntity::Key(k) => k.clone(),
-            BulkDeleteEntity::Entity(v) => v.key.clone(),
-        };
-        if !keys.contains(&key) {
-            keys.push(key);
-        }
-    }
-    keys
+struct BulkVariables<'a> {
+    secrets: &'a Secrets,
 }
 
-async fn bulk_create(
-    txn: &sea_orm::DatabaseTransaction,
-    secrets: &Secrets,
-    entities: Vec<VariableBody>,
-    on_existence: BulkActionOnExistence,
-    results: &mut BulkActionResponse,
-) -> Result<(), ApiError> {
-    let keys: Vec<String> = entities.iter().map(|e| e.key.clone()).collect();
-    let mut rows: HashMap<String, store::Model> = store::existing_keys(txn, &keys)
-        .await?
-        .into_iter()
-        .map(|r| (r.key.clone(), r))
-        .collect();
-    if on_existence == BulkActionOnExistence::Fail && !rows.is_empty() {
-        let detail = format!(
-            "The variables with these keys: {} already exist.",
-            py_set(rows.keys())
-        );
-        bulk_error(results, detail, 409);
-        return Ok(());
-    }
-    for body in entities {
-        let row = match rows.remove(&body.key) {
-            Some(_) if on_existence == BulkActionOnExistence::Skip => continue,
-            Some(row) => apply_update(txn, secrets, row, &body, &None).await?,
-            None => {
-                store::insert(
-                    txn,
-                    secrets,
-                    &body.key,
-                    &value_text(&body.value),
-                    body.description.clone().flatten(),
-                )
-                .await?
-            }
-        };
-        results.success.push(body.key.clone());
-        // A key given twice in one action: the second overwrites the first.
-        rows.insert(body.key, row);
-    }
-    Ok(())
-}
+impl BulkResource for BulkVariables<'_> {
+    type Body = VariableBody;
+    type Row = store::Model;
+    const EVENT: &'static str = "bulk_variables";
+    const WHAT: &'static str = "variables with these keys";
+    const MASK_FIELDS: &'static [&'static str] = FIELDS;
 
-async fn bulk_update(
-    txn: &sea_orm::DatabaseTransaction,
-    secrets: &Secrets,
-    entities: Vec<VariableBody>,
-    mask: &Option<BTreeSet<String>>,
-    on_non_existence: BulkActionNotOnExistence,
-    results: &mut BulkActionResponse,
-) -> Result<(), ApiError> {
-    let keys: Vec<String> = entities.iter().map(|e| e.key.clone()).collect();
-    let mut rows: HashMap<String, store::Model> = store::existing_keys(txn, &keys)
-        .await?
-        .into_iter()
-        .map(|r| (r.key.clone(), r))
-        .collect();
-    let missing: Vec<&String> = keys.iter().filter(|k| !rows.contains_key(*k)).collect();
-    if on_non_existence == BulkActionNotOnExistence::Fail && !missing.is_empty() {
-        let detail = format!(
-            "The variables with these keys: {} were not found.",
-            py_set(missing)
-        );
-        bulk_error(results, detail, 404);
-        return Ok(());
+    fn key(body: &VariableBody) -> &str {
+        &body.key
     }
-    for body in entities {
-        let Some(row) = rows.remove(&body.key) else {
-            continue;
-        };
-        let row = apply_update(txn, secrets, row, &body, mask).await?;
-        results.success.push(body.key.clone());
-        rows.insert(body.key, row);
+    fn row_key(row: &store::Model) -> &str {
+        &row.key
     }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn values_are_masked_by_key_and_inside_json() {
-        let n = SensitiveNames::default();
-        assert_eq!(shown_value(&n, "db_password", "hunter2"), "***");
-        assert_eq!(shown_value(&n, "region", "eu-west-1"), "eu-west-1");
-        assert_eq!(shown_value(&n, "cfg", r#"{"a": 1}"#), r#"{"a": 1}"#);
-        let shown = shown_value(&n, "cfg", r#"{"api_key": "k", "region": "eu"}"#);
-        let v: Value = serde_json::from_str(&shown).unwrap();
-        assert_eq!(v, json!({"api_key": "***", "region": "eu"}));
+    fn checked(&self, body: VariableBody) -> Result<VariableBody, ApiError> {
+        check_body(&body)?;
+        Ok(body)
     }
-
-    #[test]
-    fn masked_values_sent_back_keep_the_stored_ones() {
-        let n = SensitiveNames::default();
-        assert_eq!(
-            incoming_value(&n, "db_password", &json!("***"), Some("old")),
-            None
-        );
-        assert_eq!(
-            incoming_value(&n, "region", &json!("***"), Some("old")).as_deref(),
-            Some("***")
-        );
-        let merged = incoming_value(
-            &n,
-            "cfg",
-            &json!(r#"{"api_key": "***", "region": "us"}"#),
-            Some(r#"{"api_key": "k", "region": "eu"}"#),
+    fn audit(&self, actions: &[BulkAction<VariableBody>]) -> Value {
+        bulk::audit_summary::<Self>(actions, "keys", |e| audit_extra(&self.secrets.names, e))
+    }
+    async fn existing(
+        &self,
+        txn: &DatabaseTransaction,
+        keys: &[String],
+    ) -> Result<Vec<store::Model>, ApiError> {
+        Ok(store::existing_keys(txn, keys).await?)
+    }
+    async fn insert(
+        &self,
+        txn: &DatabaseTransaction,
+        body: &VariableBody,
+    ) -> Result<store::Model, ApiError> {
+        Ok(store::insert(
+            txn,
+            self.secrets,
+            &body.key,
+            &value_text(&body.value),
+            body.description.clone().flatten(),
         )
-        .unwrap();
-        let v: Value = serde_json::from_str(&merged).unwrap();
-        assert_eq!(v, json!({"api_key": "k", "region": "us"}));
-        assert_eq!(
-            incoming_value(&n, "x", &json!(5), None).as_deref(),
-            Some("5")
-        );
+        .await?)
+    }
+    async fn overwrite(
+        &self,
+        txn: &DatabaseTransaction,
+        row: store::Model,
+        body: &VariableBody,
+    ) -> Result<store::Model, ApiError> {
+        apply_update(txn, self.secrets, row, body, &None).await
+    }
+    async fn update(
+        &self,
+        txn: &DatabaseTransaction,
+        row: store::Model,
+        body: &VariableBody,
+        mask: &Mask,
+    ) -> Result<store::Model, ApiError> {
+        apply_update(txn, self.secrets, row, body, mask).await
+    }
+    async fn delete(&self, txn: &DatabaseTransaction, key: &str) -> Result<(), ApiError> {
+        store::delete(txn, key).await?;
+        Ok(())
     }
 }

@@ -3,12 +3,12 @@
 //! they are.
 
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, Condition, ConnectionTrait, DbErr, EntityTrait, Order,
 };
 
 use crate::secrets::{SecretError, Secrets};
 use crate::store::entities::connection;
+use crate::store::variables::{delete_named, existing_named, find_named, page_of};
 use crate::store::{Db, StoreError};
 
 pub use connection::{Column, Model};
@@ -62,46 +62,23 @@ pub fn plain(secrets: &Secrets, row: &Model) -> Result<PlainConnection, SecretEr
 }
 
 pub async fn find(conn: &impl ConnectionTrait, conn_id: &str) -> Result<Option<Model>, DbErr> {
-    connection::Entity::find()
-        .filter(Column::ConnId.eq(conn_id))
-        .one(conn)
-        .await
+    find_named::<connection::Entity>(conn, Column::ConnId, conn_id).await
 }
 
 /// The rows whose ids are among `ids`.
 pub async fn existing(conn: &impl ConnectionTrait, ids: &[String]) -> Result<Vec<Model>, DbErr> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    connection::Entity::find()
-        .filter(Column::ConnId.is_in(ids.iter().cloned()))
-        .all(conn)
-        .await
+    existing_named::<connection::Entity>(conn, Column::ConnId, ids).await
 }
 
 /// One page of connections matching `filter`, and how many match in all.
 pub async fn page(
     conn: &impl ConnectionTrait,
-    filter: Option<sea_orm::Condition>,
-    order: &[(Column, sea_orm::Order)],
+    filter: Option<Condition>,
+    order: &[(Column, Order)],
     limit: u64,
     offset: u64,
 ) -> Result<(Vec<Model>, u64), DbErr> {
-    let mut query = connection::Entity::find();
-    if let Some(f) = filter {
-        query = query.filter(f);
-    }
-    let total = query.clone().count(conn).await?;
-    for (col, dir) in order {
-        query = query.order_by(*col, dir.clone());
-    }
-    let rows = query
-        .order_by_asc(Column::Id)
-        .limit(limit)
-        .offset(offset)
-        .all(conn)
-        .await?;
-    Ok((rows, total))
+    page_of::<connection::Entity>(conn, filter, order, Column::Id, limit, offset).await
 }
 
 fn encrypted(secrets: &Secrets, c: &PlainConnection) -> connection::ActiveModel {
@@ -142,11 +119,7 @@ pub async fn replace(
 }
 
 pub async fn delete(conn: &impl ConnectionTrait, conn_id: &str) -> Result<u64, DbErr> {
-    Ok(connection::Entity::delete_many()
-        .filter(Column::ConnId.eq(conn_id))
-        .exec(conn)
-        .await?
-        .rows_affected)
+    delete_named::<connection::Entity>(conn, Column::ConnId, conn_id).await
 }
 
 /// Every connection in clear, for templates (`{{ conn.x.password }}`).

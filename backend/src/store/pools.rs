@@ -4,11 +4,12 @@ use std::collections::HashMap;
 
 use sea_orm::sea_query::{Alias, Expr, Func};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr,
+    EntityTrait, Order, QueryFilter, QuerySelect,
 };
 
 use crate::store::entities::{slot_pool, task_instance};
+use crate::store::variables::{delete_named, existing_named, find_named, page_of};
 
 pub use slot_pool::{Column, Model};
 
@@ -41,45 +42,23 @@ impl SlotCounts {
 }
 
 pub async fn find(conn: &impl ConnectionTrait, name: &str) -> Result<Option<Model>, DbErr> {
-    slot_pool::Entity::find()
-        .filter(Column::Pool.eq(name))
-        .one(conn)
-        .await
+    find_named::<slot_pool::Entity>(conn, Column::Pool, name).await
 }
 
+/// The rows whose names are among `names`.
 pub async fn existing(conn: &impl ConnectionTrait, names: &[String]) -> Result<Vec<Model>, DbErr> {
-    if names.is_empty() {
-        return Ok(Vec::new());
-    }
-    slot_pool::Entity::find()
-        .filter(Column::Pool.is_in(names.iter().cloned()))
-        .all(conn)
-        .await
+    existing_named::<slot_pool::Entity>(conn, Column::Pool, names).await
 }
 
 /// One page of pools matching `filter`, and how many match in all.
 pub async fn page(
     conn: &impl ConnectionTrait,
-    filter: Option<sea_orm::Condition>,
-    order: &[(Column, sea_orm::Order)],
+    filter: Option<Condition>,
+    order: &[(Column, Order)],
     limit: u64,
     offset: u64,
 ) -> Result<(Vec<Model>, u64), DbErr> {
-    let mut query = slot_pool::Entity::find();
-    if let Some(f) = filter {
-        query = query.filter(f);
-    }
-    let total = query.clone().count(conn).await?;
-    for (col, dir) in order {
-        query = query.order_by(*col, dir.clone());
-    }
-    let rows = query
-        .order_by_asc(Column::Id)
-        .limit(limit)
-        .offset(offset)
-        .all(conn)
-        .await?;
-    Ok((rows, total))
+    page_of::<slot_pool::Entity>(conn, filter, order, Column::Id, limit, offset).await
 }
 
 /// What a pool is made of, as written.
@@ -117,11 +96,7 @@ pub async fn replace(
 }
 
 pub async fn delete(conn: &impl ConnectionTrait, name: &str) -> Result<u64, DbErr> {
-    Ok(slot_pool::Entity::delete_many()
-        .filter(Column::Pool.eq(name))
-        .exec(conn)
-        .await?
-        .rows_affected)
+    delete_named::<slot_pool::Entity>(conn, Column::Pool, name).await
 }
 
 /// Slots taken per pool (of `names`, or of all pools when `None`), from the task instances

@@ -4,8 +4,8 @@
 use chrono::{DateTime, Utc};
 use sea_orm::prelude::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseBackend, EntityTrait, FromQueryResult, QueryFilter,
-    QueryOrder, QuerySelect, Statement, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, DatabaseBackend, DatabaseTransaction, EntityTrait,
+    FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
 };
 use updraft_shared::state::{DagRunState, DagRunType, TaskInstanceState};
 
@@ -61,11 +61,22 @@ pub async fn create_run(
     dag: &LoadedDag,
     new: NewRun,
 ) -> Result<dag_run::Model, CreateRunError> {
+    let txn = db.conn().begin().await?;
+    let run = create_run_in(&txn, dag, new, Utc::now()).await?;
+    txn.commit().await?;
+    Ok(run)
+}
+
+/// `create_run` inside the caller's transaction (so a caller's own writes commit with it).
+pub async fn create_run_in(
+    txn: &DatabaseTransaction,
+    dag: &LoadedDag,
+    new: NewRun,
+    now: DateTime<Utc>,
+) -> Result<dag_run::Model, CreateRunError> {
     let dag_id = dag.dag.dag_id.clone();
     // Insert first (a unique violation means a duplicate): on SQLite a transaction that
     // writes first waits for the write lock instead of failing with SQLITE_BUSY.
-    let txn = db.conn().begin().await?;
-    let now = Utc::now();
     let conf = serde_json::Value::Object(new.conf).to_string();
     let running = new.state == DagRunState::Running;
     let row = dag_run::ActiveModel {
@@ -90,7 +101,7 @@ pub async fn create_run(
         updated_at: Set(now),
         ..Default::default()
     };
-    let inserted = match dag_run::Entity::insert(row).exec(&txn).await {
+    let inserted = match dag_run::Entity::insert(row).exec(txn).await {
         Ok(r) => r.last_insert_id,
         Err(e) if is_unique_violation(&e) => {
             return Err(CreateRunError::Duplicate {
@@ -104,7 +115,7 @@ pub async fn create_run(
         entry.dag_id = Some(dag_id.clone());
         entry.run_id = Some(new.run_id.clone());
         entry.logical_date = new.logical_date;
-        super::audit::record(&txn, entry).await?;
+        super::audit::record(txn, entry).await?;
     }
     let tis: Vec<task_instance::ActiveModel> = dag
         .dag
@@ -136,12 +147,11 @@ pub async fn create_run(
         .collect();
     for chunk in tis.chunks(CHUNK) {
         task_instance::Entity::insert_many(chunk.to_vec())
-            .exec_without_returning(&txn)
+            .exec_without_returning(txn)
             .await?;
     }
-    txn.commit().await?;
     let run = dag_run::Entity::find_by_id(inserted)
-        .one(db.conn())
+        .one(txn)
         .await?
         .ok_or_else(|| StoreError::Db(sea_orm::DbErr::RecordNotFound("new run".into())))?;
     Ok(run)

@@ -2,8 +2,8 @@
 //! writer left in clear (`is_encrypted` false) read as they are.
 
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr,
+    EntityTrait, Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
 use crate::secrets::{SecretError, Secrets};
@@ -13,49 +13,26 @@ use crate::store::{Db, StoreError};
 pub use variable::{Column, Model};
 
 pub async fn find(conn: &impl ConnectionTrait, key: &str) -> Result<Option<Model>, DbErr> {
-    variable::Entity::find()
-        .filter(Column::Key.eq(key))
-        .one(conn)
-        .await
+    find_named::<variable::Entity>(conn, Column::Key, key).await
 }
 
-/// The keys among `keys` that exist.
+/// The rows whose keys are among `keys`.
 pub async fn existing_keys(
     conn: &impl ConnectionTrait,
     keys: &[String],
 ) -> Result<Vec<Model>, DbErr> {
-    if keys.is_empty() {
-        return Ok(Vec::new());
-    }
-    variable::Entity::find()
-        .filter(Column::Key.is_in(keys.iter().cloned()))
-        .all(conn)
-        .await
+    existing_named::<variable::Entity>(conn, Column::Key, keys).await
 }
 
 /// One page of variables matching `filter`, and how many match in all.
 pub async fn page(
     conn: &impl ConnectionTrait,
-    filter: Option<sea_orm::Condition>,
-    order: &[(Column, sea_orm::Order)],
+    filter: Option<Condition>,
+    order: &[(Column, Order)],
     limit: u64,
     offset: u64,
 ) -> Result<(Vec<Model>, u64), DbErr> {
-    let mut query = variable::Entity::find();
-    if let Some(f) = filter {
-        query = query.filter(f);
-    }
-    let total = query.clone().count(conn).await?;
-    for (col, dir) in order {
-        query = query.order_by(*col, dir.clone());
-    }
-    let rows = query
-        .order_by_asc(Column::Id)
-        .limit(limit)
-        .offset(offset)
-        .all(conn)
-        .await?;
-    Ok((rows, total))
+    page_of::<variable::Entity>(conn, filter, order, Column::Id, limit, offset).await
 }
 
 /// Inserts a variable, its value encrypted.
@@ -98,11 +75,7 @@ pub async fn update(
 
 /// Deletes by key; the number of rows removed.
 pub async fn delete(conn: &impl ConnectionTrait, key: &str) -> Result<u64, DbErr> {
-    Ok(variable::Entity::delete_many()
-        .filter(Column::Key.eq(key))
-        .exec(conn)
-        .await?
-        .rows_affected)
+    delete_named::<variable::Entity>(conn, Column::Key, key).await
 }
 
 /// A row's value as plain text.
@@ -127,4 +100,75 @@ pub async fn all_variables_plain(
 /// A secret that cannot be read, as a store error naming it (the task fails with this cause).
 pub fn undecryptable(what: &str, name: &str, e: SecretError) -> StoreError {
     StoreError::Db(DbErr::Custom(format!("{what} {name}: {e}")))
+}
+
+// ---------------------------------------------------------------------------------------
+// Rows named by a unique text column (variables, connections and pools alike)
+// ---------------------------------------------------------------------------------------
+
+/// The row whose `col` is `name`.
+pub(crate) async fn find_named<E: EntityTrait>(
+    conn: &impl ConnectionTrait,
+    col: E::Column,
+    name: &str,
+) -> Result<Option<E::Model>, DbErr> {
+    E::find().filter(col.eq(name)).one(conn).await
+}
+
+/// The rows whose `col` is among `names`.
+pub(crate) async fn existing_named<E: EntityTrait>(
+    conn: &impl ConnectionTrait,
+    col: E::Column,
+    names: &[String],
+) -> Result<Vec<E::Model>, DbErr> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    E::find()
+        .filter(col.is_in(names.iter().cloned()))
+        .all(conn)
+        .await
+}
+
+/// Deletes the row whose `col` is `name`; the number of rows removed.
+pub(crate) async fn delete_named<E: EntityTrait>(
+    conn: &impl ConnectionTrait,
+    col: E::Column,
+    name: &str,
+) -> Result<u64, DbErr> {
+    Ok(E::delete_many()
+        .filter(col.eq(name))
+        .exec(conn)
+        .await?
+        .rows_affected)
+}
+
+/// One page of rows matching `filter` in `order` (then by `id`, so pages are stable), and
+/// how many match in all.
+pub(crate) async fn page_of<E: EntityTrait>(
+    conn: &impl ConnectionTrait,
+    filter: Option<Condition>,
+    order: &[(E::Column, Order)],
+    id: E::Column,
+    limit: u64,
+    offset: u64,
+) -> Result<(Vec<E::Model>, u64), DbErr>
+where
+    E::Model: Sync,
+{
+    let mut query = E::find();
+    if let Some(f) = filter {
+        query = query.filter(f);
+    }
+    let total = query.clone().count(conn).await?;
+    for (col, dir) in order {
+        query = query.order_by(*col, dir.clone());
+    }
+    let rows = query
+        .order_by_asc(id)
+        .limit(limit)
+        .offset(offset)
+        .all(conn)
+        .await?;
+    Ok((rows, total))
 }

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod backfills;
+pub mod bulk;
 pub mod connections;
 pub mod dag_runs;
 pub mod dag_sources;
@@ -18,6 +19,7 @@ pub mod xcom;
 
 pub use auth::*;
 pub use backfills::*;
+pub use bulk::*;
 pub use connections::*;
 pub use dag_runs::*;
 pub use dag_sources::*;

@@ -3,57 +3,48 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// An XCom entry without its value (Airflow's `XComResponse`), as lists show them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct XComResponse {
-    pub key: String,
-    pub timestamp: DateTime<Utc>,
-    pub logical_date: Option<DateTime<Utc>>,
-    pub map_index: i32,
-    pub task_id: String,
-    pub dag_id: String,
-    pub run_id: String,
-    pub dag_display_name: String,
-    pub task_display_name: String,
-    pub run_after: DateTime<Utc>,
+/// An XCom entry shape: the keys every shape has, then its own.
+macro_rules! xcom_entry {
+    ($(#[$attr:meta])* $name:ident { $($own:tt)* }) => {
+        $(#[$attr])*
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+        pub struct $name {
+            pub key: String,
+            pub timestamp: DateTime<Utc>,
+            pub logical_date: Option<DateTime<Utc>>,
+            pub map_index: i32,
+            pub task_id: String,
+            pub dag_id: String,
+            pub run_id: String,
+            pub dag_display_name: String,
+            pub task_display_name: String,
+            pub run_after: DateTime<Utc>,
+            $($own)*
+        }
+    };
 }
 
-/// An XCom entry with its value as JSON (Airflow's `XComResponseNative`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct XComResponseNative {
-    pub key: String,
-    pub timestamp: DateTime<Utc>,
-    pub logical_date: Option<DateTime<Utc>>,
-    pub map_index: i32,
-    pub task_id: String,
-    pub dag_id: String,
-    pub run_id: String,
-    pub dag_display_name: String,
-    pub task_display_name: String,
-    pub run_after: DateTime<Utc>,
-    /// Any JSON value, null included.
-    #[cfg_attr(feature = "openapi", schema(value_type = Object, nullable = true))]
-    pub value: serde_json::Value,
+xcom_entry! {
+    /// An XCom entry without its value (Airflow's `XComResponse`), as lists show them.
+    XComResponse {}
 }
 
-/// An XCom entry with its value printed as Python's `str()` would (Airflow's
-/// `XComResponseString`, `stringify=true`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct XComResponseString {
-    pub key: String,
-    pub timestamp: DateTime<Utc>,
-    pub logical_date: Option<DateTime<Utc>>,
-    pub map_index: i32,
-    pub task_id: String,
-    pub dag_id: String,
-    pub run_id: String,
-    pub dag_display_name: String,
-    pub task_display_name: String,
-    pub run_after: DateTime<Utc>,
-    pub value: Option<String>,
+xcom_entry! {
+    /// An XCom entry with its value as JSON (Airflow's `XComResponseNative`).
+    XComResponseNative {
+        /// Any JSON value, null included.
+        #[cfg_attr(feature = "openapi", schema(value_type = Object, nullable = true))]
+        pub value: serde_json::Value,
+    }
+}
+
+xcom_entry! {
+    /// An XCom entry with its value printed as Python's `str()` would (Airflow's
+    /// `XComResponseString`, `stringify=true`).
+    XComResponseString {
+        pub value: Option<String>,
+    }
 }
 
 /// A page of XCom entries (Airflow's `XComCollectionResponse`).

@@ -28,7 +28,7 @@ use crate::scheduler::graph::run_id;
 use crate::server::AppState;
 use crate::store::audit::{self, AuditEntry};
 use crate::store::entities::{backfill, dag_run};
-use crate::store::runs::{CreateRunError, NewRun};
+use crate::store::runs::{self, CreateRunError, NewRun};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // `dry_run` before `{backfill_id}`.
@@ -59,6 +59,15 @@ pub struct Doc;
 
 fn not_found(id: i64) -> ApiError {
     ApiError::NotFound(format!("Could not find backfill with id {id}"))
+}
+
+/// The backfill `id` as it is now, or 404.
+async fn answer(state: &AppState, id: i64) -> Result<HttpResponse, ApiError> {
+    let row = backfill::Entity::find_by_id(id)
+        .one(state.db.conn())
+        .await?
+        .ok_or_else(|| not_found(id))?;
+    Ok(HttpResponse::Ok().json(response(state.db.conn(), row).await?))
 }
 
 /// Create a backfill: its runs are queued at once.
@@ -169,7 +178,7 @@ pub async fn create_backfill(
                     backfill_id: Some(id),
                     audit: None,
                 };
-                run_store::insert_run(&txn, &plan.dag, new, now)
+                runs::create_run_in(&txn, &plan.dag, new, now)
                     .await
                     .map_err(|e| match e {
                         CreateRunError::Duplicate { .. } => ApiError::Conflict(e.to_string()),
@@ -183,11 +192,7 @@ pub async fn create_backfill(
         state.engine.signals.stop(ti);
     }
     state.engine.signals.wake_scheduler();
-    let row = backfill::Entity::find_by_id(id)
-        .one(state.db.conn())
-        .await?
-        .ok_or_else(|| not_found(id))?;
-    Ok(HttpResponse::Ok().json(response(state.db.conn(), row).await?))
+    answer(&state, id).await
 }
 
 /// List the runs a backfill would create or run again, in the order it would.
@@ -322,11 +327,7 @@ pub async fn get_backfill(
 ) -> Result<HttpResponse, ApiError> {
     user.require(Role::Viewer)?;
     let id = path.into_inner();
-    let row = backfill::Entity::find_by_id(id)
-        .one(state.db.conn())
-        .await?
-        .ok_or_else(|| not_found(id))?;
-    Ok(HttpResponse::Ok().json(response(state.db.conn(), row).await?))
+    answer(&state, id).await
 }
 
 #[derive(Clone, Copy)]
@@ -394,11 +395,7 @@ async fn act(
         .await?;
     txn.commit().await?;
     state.engine.signals.wake_scheduler();
-    let row = backfill::Entity::find_by_id(id)
-        .one(state.db.conn())
-        .await?
-        .ok_or_else(|| not_found(id))?;
-    Ok(HttpResponse::Ok().json(response(state.db.conn(), row).await?))
+    answer(state, id).await
 }
 
 /// Pause a backfill.

@@ -4,7 +4,7 @@
 
 use actix_web::{web, HttpResponse};
 use sea_orm::prelude::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, TransactionTrait};
 use serde::Deserialize;
 use updraft_shared::api::{DagRunClearBody, DagRunMutableStates, DagRunPatchBody, DagRunResponse};
 use updraft_shared::state::{DagRunState, TaskInstanceState};
@@ -113,12 +113,24 @@ pub async fn patch_dag_run(
             .exec(&txn)
             .await?;
     }
+    commit_and_answer(&state, txn, taken, &dag_id, &run_id).await
+}
+
+/// Commits a change to the run, stops the task instances it took from their workers, wakes
+/// the scheduler and answers the run as it is now.
+async fn commit_and_answer(
+    state: &AppState,
+    txn: DatabaseTransaction,
+    taken: Vec<i64>,
+    dag_id: &str,
+    run_id: &str,
+) -> Result<HttpResponse, ApiError> {
     txn.commit().await?;
     for id in taken {
         state.engine.signals.stop(id);
     }
     state.engine.signals.wake_scheduler();
-    let run = find_run(&state, &dag_id, &run_id).await?;
+    let run = find_run(state, dag_id, run_id).await?;
     Ok(HttpResponse::Ok().json(run_response(state.db.conn(), run).await?))
 }
 
@@ -155,14 +167,7 @@ pub async fn clear_dag_run(
     if body.dry_run {
         let tis =
             store::clearable(state.db.conn(), run.id, body.only_failed, body.only_new).await?;
-        let task_instances =
-            crate::api::task_instances::task_instance_responses(state.db.conn(), &tis).await?;
-        return Ok(
-            HttpResponse::Ok().json(updraft_shared::api::TaskInstanceCollectionResponse {
-                total_entries: task_instances.len() as i64,
-                task_instances,
-            }),
-        );
+        return crate::api::task_instances::task_instances_answer(&state, &tis).await;
     }
     let loaded = state
         .engine
@@ -192,13 +197,7 @@ pub async fn clear_dag_run(
             .exec(&txn)
             .await?;
     }
-    txn.commit().await?;
-    for id in taken {
-        state.engine.signals.stop(id);
-    }
-    state.engine.signals.wake_scheduler();
-    let run = find_run(&state, &dag_id, &run_id).await?;
-    Ok(HttpResponse::Ok().json(run_response(state.db.conn(), run).await?))
+    commit_and_answer(&state, txn, taken, &dag_id, &run_id).await
 }
 
 /// Delete a run with its task instances, their tries and XComs.

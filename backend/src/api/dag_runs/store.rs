@@ -1,105 +1,23 @@
 //! The run changes the API makes inside the caller's transaction (so the audit entry and the
-//! change commit together): creating a run, clearing it, marking it by hand. Like Airflow's
-//! `clear_task_instances` and `set_dag_run_state_to_*`.
+//! change commit together): clearing a run, marking it by hand. Like Airflow's
+//! `clear_task_instances` and `set_dag_run_state_to_*`. Creating one is
+//! `store::runs::create_run_in`.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::prelude::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait,
-    QueryFilter, QueryOrder,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
+    QueryOrder, UpdateMany,
 };
 use updraft_shared::state::{DagRunState, TaskInstanceState as S};
 
 use crate::scheduler::loaded::LoadedDag;
 use crate::store::entities::{dag_run, task_instance};
-use crate::store::runs::{CreateRunError, NewRun};
 use crate::store::StoreError;
 
 const CHUNK: usize = 500;
-
-/// `store::runs::create_run` inside the caller's transaction (no audit entry of its own): the
-/// run and a task instance without state for each task.
-pub async fn insert_run(
-    txn: &DatabaseTransaction,
-    dag: &LoadedDag,
-    new: NewRun,
-    now: DateTime<Utc>,
-) -> Result<dag_run::Model, CreateRunError> {
-    let dag_id = dag.dag.dag_id.clone();
-    let row = dag_run::ActiveModel {
-        dag_id: Set(dag_id.clone()),
-        run_id: Set(new.run_id.clone()),
-        run_type: Set(new.run_type.as_str().into()),
-        state: Set(new.state.as_str().into()),
-        logical_date: Set(new.logical_date),
-        data_interval_start: Set(new.data_interval.map(|i| i.start)),
-        data_interval_end: Set(new.data_interval.map(|i| i.end)),
-        run_after: Set(new.run_after),
-        queued_at: Set(Some(now)),
-        start_date: Set(None),
-        end_date: Set(None),
-        conf: Set(serde_json::Value::Object(new.conf).to_string()),
-        note: Set(new.note),
-        triggered_by: Set(Some(new.triggered_by)),
-        dag_version_id: Set(dag.version_id),
-        backfill_id: Set(new.backfill_id),
-        clear_number: Set(0),
-        last_scheduling_decision: Set(None),
-        updated_at: Set(now),
-        ..Default::default()
-    };
-    let id = match dag_run::Entity::insert(row).exec(txn).await {
-        Ok(r) => r.last_insert_id,
-        Err(e)
-            if matches!(
-                e.sql_err(),
-                Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
-            ) =>
-        {
-            return Err(CreateRunError::Duplicate {
-                dag_id,
-                run_id: new.run_id,
-            })
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let tis: Vec<task_instance::ActiveModel> = dag
-        .dag
-        .tasks
-        .iter()
-        .enumerate()
-        .map(|(i, task)| task_instance::ActiveModel {
-            dag_run_id: Set(id),
-            dag_id: Set(dag_id.clone()),
-            run_id: Set(new.run_id.clone()),
-            task_id: Set(task.id.clone()),
-            map_index: Set(-1),
-            state: Set(None),
-            try_number: Set(0),
-            max_tries: Set(dag.retries(i) as i32),
-            operator: Set(task.operator.name().into()),
-            pool: Set(dag.pool(i).into()),
-            pool_slots: Set(dag.pool_slots(i) as i32),
-            queue: Set(dag.queue(i).into()),
-            priority_weight: Set(dag.weights[i].clamp(i32::MIN as i64, i32::MAX as i64) as i32),
-            hostname: Set(String::new()),
-            dag_version_id: Set(dag.version_id),
-            updated_at: Set(now),
-            ..Default::default()
-        })
-        .collect();
-    for chunk in tis.chunks(CHUNK) {
-        task_instance::Entity::insert_many(chunk.to_vec())
-            .exec_without_returning(txn)
-            .await?;
-    }
-    dag_run::Entity::find_by_id(id)
-        .one(txn)
-        .await?
-        .ok_or_else(|| StoreError::Db(sea_orm::DbErr::RecordNotFound("new run".into())).into())
-}
 
 /// The task instances a clear of the run takes: all of them, or only the failed and
 /// upstream-failed ones.
@@ -173,23 +91,10 @@ pub async fn clear(
             .exec(txn)
             .await?;
     }
-    dag_run::Entity::update_many()
+    requeued(dag_run::Entity::update_many(), now)
         .col_expr(
             dag_run::Column::State,
             Expr::value(DagRunState::Queued.as_str()),
-        )
-        .col_expr(dag_run::Column::QueuedAt, Expr::value(now))
-        .col_expr(
-            dag_run::Column::StartDate,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
-        .col_expr(
-            dag_run::Column::EndDate,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
-        .col_expr(
-            dag_run::Column::LastSchedulingDecision,
-            Expr::value(Option::<DateTime<Utc>>::None),
         )
         .col_expr(
             dag_run::Column::ClearNumber,
@@ -204,6 +109,28 @@ pub async fn clear(
         .filter(|ti| ti.state.as_deref() == Some(S::Running.as_str()))
         .map(|ti| ti.id)
         .collect())
+}
+
+/// A run's update that queues it again: queued now, not started, not ended, no scheduling
+/// decision yet.
+fn requeued(
+    update: UpdateMany<dag_run::Entity>,
+    now: DateTime<Utc>,
+) -> UpdateMany<dag_run::Entity> {
+    update
+        .col_expr(dag_run::Column::QueuedAt, Expr::value(now))
+        .col_expr(
+            dag_run::Column::StartDate,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(
+            dag_run::Column::EndDate,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(
+            dag_run::Column::LastSchedulingDecision,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
 }
 
 /// Sets a run's state by hand with Airflow's effects on its task instances: `success` makes
@@ -298,20 +225,7 @@ pub async fn mark(
     if to.is_finished() {
         update = update.col_expr(dag_run::Column::EndDate, Expr::value(now));
     } else if run.state != to.as_str() {
-        update = update
-            .col_expr(dag_run::Column::QueuedAt, Expr::value(now))
-            .col_expr(
-                dag_run::Column::StartDate,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
-            .col_expr(
-                dag_run::Column::EndDate,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
-            .col_expr(
-                dag_run::Column::LastSchedulingDecision,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            );
+        update = requeued(update, now);
     }
     update
         .filter(dag_run::Column::Id.eq(run.id))

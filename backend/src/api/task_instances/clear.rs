@@ -11,7 +11,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrai
 use updraft_shared::api::{ClearTaskId, ClearTaskInstancesBody, TaskInstanceCollectionResponse};
 use updraft_shared::state::TaskInstanceState as S;
 
-use super::common::{check_note, find_dag, relatives, responses};
+use super::common::{answer, check_note, find_dag, relatives};
 use super::store;
 use crate::api::ApiError;
 use crate::auth::{Identity, Role};
@@ -261,12 +261,4 @@ pub async fn restart(state: &AppState, ids: &[i64]) -> Result<(), ApiError> {
     }
     store::release_restarting(state.db.conn(), ids, Utc::now()).await?;
     Ok(())
-}
-
-async fn answer(state: &AppState, tis: &[task_instance::Model]) -> Result<HttpResponse, ApiError> {
-    let task_instances = responses(state.db.conn(), tis).await?;
-    Ok(HttpResponse::Ok().json(TaskInstanceCollectionResponse {
-        total_entries: task_instances.len() as i64,
-        task_instances,
-    }))
 }

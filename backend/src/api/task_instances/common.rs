@@ -3,8 +3,11 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use actix_web::HttpResponse;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
-use updraft_shared::api::{TaskInstanceHistoryResponse, TaskInstanceResponse};
+use updraft_shared::api::{
+    TaskInstanceCollectionResponse, TaskInstanceHistoryResponse, TaskInstanceResponse,
+};
 use updraft_shared::state::TaskInstanceState;
 
 use crate::api::ids::{dag_version_response, task_instance_uuid};
@@ -17,83 +20,70 @@ use crate::store::entities::{dag_run, task_instance, task_instance_history};
 /// Airflow's `executor_config` of a task that has none.
 const NO_EXECUTOR_CONFIG: &str = "{}";
 
+/// A task instance or one of its tries, from a task instance row or a history row (the two
+/// share these columns): `$shape` with the fields they share and `$extra`.
+macro_rules! from_row {
+    ($shape:ident, $row:expr, $version:expr, { $($extra:tt)* }) => {{
+        let row = $row;
+        $shape {
+            task_id: row.task_id.clone(),
+            dag_id: row.dag_id.clone(),
+            dag_run_id: row.run_id.clone(),
+            map_index: row.map_index,
+            start_date: row.start_date,
+            end_date: row.end_date,
+            duration: row.duration,
+            state: row.state.as_deref().and_then(TaskInstanceState::parse),
+            try_number: row.try_number,
+            max_tries: row.max_tries,
+            task_display_name: row.task_id.clone(),
+            dag_display_name: row.dag_id.clone(),
+            hostname: non_empty(&row.hostname),
+            unixname: None,
+            pool: row.pool.clone(),
+            pool_slots: row.pool_slots,
+            queue: Some(row.queue.clone()),
+            priority_weight: Some(row.priority_weight),
+            operator: Some(operator_class(&row.operator)),
+            operator_name: Some(operator_class(&row.operator)),
+            pid: None,
+            executor: None,
+            executor_config: NO_EXECUTOR_CONFIG.into(),
+            dag_version: $version.map(dag_version_response),
+            $($extra)*
+        }
+    }};
+}
+
 /// A task instance as the API shows it, with its run (dates) and DAG version when known.
 pub fn task_instance_response(
     ti: &task_instance::Model,
     run: &dag_run::Model,
     version: Option<&dag_version::Model>,
 ) -> TaskInstanceResponse {
-    TaskInstanceResponse {
+    from_row!(TaskInstanceResponse, ti, version, {
         id: task_instance_uuid(ti.id),
-        task_id: ti.task_id.clone(),
-        dag_id: ti.dag_id.clone(),
-        dag_run_id: ti.run_id.clone(),
-        map_index: ti.map_index,
         logical_date: run.logical_date,
         run_after: run.run_after,
-        start_date: ti.start_date,
-        end_date: ti.end_date,
-        duration: ti.duration,
-        state: ti.state.as_deref().and_then(TaskInstanceState::parse),
-        try_number: ti.try_number,
-        max_tries: ti.max_tries,
-        task_display_name: ti.task_id.clone(),
-        dag_display_name: ti.dag_id.clone(),
-        hostname: non_empty(&ti.hostname),
-        unixname: None,
-        pool: ti.pool.clone(),
-        pool_slots: ti.pool_slots,
-        queue: Some(ti.queue.clone()),
-        priority_weight: Some(ti.priority_weight),
-        operator: Some(operator_class(&ti.operator)),
-        operator_name: Some(operator_class(&ti.operator)),
         queued_when: ti.queued_dttm,
         scheduled_when: ti.scheduled_dttm,
-        pid: None,
-        executor: None,
-        executor_config: NO_EXECUTOR_CONFIG.into(),
         note: ti.note.clone(),
         rendered_map_index: None,
         rendered_fields: Some(rendered(ti.rendered_fields.as_deref())),
         trigger: None,
         triggerer_job: None,
-        dag_version: version.map(dag_version_response),
-    }
+    })
 }
 
-/// A finished try from the history table.
+/// A finished try from the history table (which keeps no queued or scheduled times).
 pub fn history_response(
     h: &task_instance_history::Model,
     version: Option<&dag_version::Model>,
 ) -> TaskInstanceHistoryResponse {
-    TaskInstanceHistoryResponse {
-        task_id: h.task_id.clone(),
-        dag_id: h.dag_id.clone(),
-        dag_run_id: h.run_id.clone(),
-        map_index: h.map_index,
-        start_date: h.start_date,
-        end_date: h.end_date,
-        duration: h.duration,
-        state: h.state.as_deref().and_then(TaskInstanceState::parse),
-        try_number: h.try_number,
-        max_tries: h.max_tries,
-        task_display_name: h.task_id.clone(),
-        dag_display_name: h.dag_id.clone(),
-        hostname: non_empty(&h.hostname),
-        unixname: None,
-        pool: h.pool.clone(),
-        pool_slots: h.pool_slots,
-        queue: Some(h.queue.clone()),
-        priority_weight: Some(h.priority_weight),
-        operator: Some(operator_class(&h.operator)),
-        operator_name: Some(operator_class(&h.operator)),
+    from_row!(TaskInstanceHistoryResponse, h, version, {
         queued_when: None,
         scheduled_when: None,
-        pid: None,
-        executor: None,
-        executor_config: NO_EXECUTOR_CONFIG.into(),
-        dag_version: version.map(dag_version_response),
-    }
+    })
 }
 
 /// The task instance's current try, shaped as a history entry.
@@ -101,34 +91,10 @@ pub fn current_try_response(
     ti: &task_instance::Model,
     version: Option<&dag_version::Model>,
 ) -> TaskInstanceHistoryResponse {
-    TaskInstanceHistoryResponse {
-        task_id: ti.task_id.clone(),
-        dag_id: ti.dag_id.clone(),
-        dag_run_id: ti.run_id.clone(),
-        map_index: ti.map_index,
-        start_date: ti.start_date,
-        end_date: ti.end_date,
-        duration: ti.duration,
-        state: ti.state.as_deref().and_then(TaskInstanceState::parse),
-        try_number: ti.try_number,
-        max_tries: ti.max_tries,
-        task_display_name: ti.task_id.clone(),
-        dag_display_name: ti.dag_id.clone(),
-        hostname: non_empty(&ti.hostname),
-        unixname: None,
-        pool: ti.pool.clone(),
-        pool_slots: ti.pool_slots,
-        queue: Some(ti.queue.clone()),
-        priority_weight: Some(ti.priority_weight),
-        operator: Some(operator_class(&ti.operator)),
-        operator_name: Some(operator_class(&ti.operator)),
+    from_row!(TaskInstanceHistoryResponse, ti, version, {
         queued_when: ti.queued_dttm,
         scheduled_when: ti.scheduled_dttm,
-        pid: None,
-        executor: None,
-        executor_config: NO_EXECUTOR_CONFIG.into(),
-        dag_version: version.map(dag_version_response),
-    }
+    })
 }
 
 /// Operator names as Airflow shows them (its class names), from the DAG file's names.
@@ -195,6 +161,18 @@ pub async fn responses(
             ))
         })
         .collect()
+}
+
+/// All of `tis` as one page: the answer of a mark, a clear and their dry runs.
+pub async fn answer(
+    state: &AppState,
+    tis: &[task_instance::Model],
+) -> Result<HttpResponse, ApiError> {
+    let task_instances = responses(state.db.conn(), tis).await?;
+    Ok(HttpResponse::Ok().json(TaskInstanceCollectionResponse {
+        total_entries: task_instances.len() as i64,
+        task_instances,
+    }))
 }
 
 pub async fn versions_by_id(

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use updraft_shared::api::{PatchTaskInstanceBody, TaskInstanceCollectionResponse};
 use updraft_shared::state::TaskInstanceState as S;
 
-use super::common::{check_note, find_dag, find_run, find_task_instances, relatives, responses};
+use super::common::{answer, check_note, find_dag, find_run, find_task_instances, relatives};
 use super::store;
 use crate::api::query::{self, ApiQuery};
 use crate::api::ApiError;
@@ -93,7 +93,7 @@ pub async fn patch(
     let Some(new_state) = new_state else {
         // A note (or nothing) to set: only the task instance itself.
         if dry_run {
-            return answer(state, targets).await;
+            return answer(state, &targets).await;
         }
         if let Some(note) = &note {
             let txn = state.db.conn().begin().await?;
@@ -106,7 +106,7 @@ pub async fn patch(
             store::set_note(&txn, &target_ids, note.as_deref(), Utc::now()).await?;
             txn.commit().await?;
         }
-        return answer(state, reread(state, &target_ids).await?).await;
+        return answer(state, &reread(state, &target_ids).await?).await;
     };
 
     let loaded = state
@@ -151,7 +151,7 @@ pub async fn patch(
         .all(state.db.conn())
         .await?;
     if dry_run {
-        return answer(state, affected).await;
+        return answer(state, &affected).await;
     }
     if affected.is_empty() {
         return Err(ApiError::Conflict(format!(
@@ -205,7 +205,7 @@ pub async fn patch(
         state.engine.signals.stop(*id);
     }
     state.engine.signals.wake_scheduler();
-    answer(state, reread(state, &changed).await?).await
+    answer(state, &reread(state, &changed).await?).await
 }
 
 fn audit(user: &Identity, run: &dag_run::Model, task_id: &str) -> AuditEntry {
@@ -256,15 +256,32 @@ async fn reread(state: &AppState, ids: &[i64]) -> Result<Vec<task_instance::Mode
         .await?)
 }
 
-async fn answer(
+/// What the four PATCH handlers share: the path's task instance (one map index or, with
+/// `None`, all of them) marked, or with `dry_run` only shown.
+async fn handle(
     state: &AppState,
-    tis: Vec<task_instance::Model>,
+    user: &Identity,
+    (dag_id, run_id, task_id): (String, String, String),
+    map_index: Option<i32>,
+    q: PatchQuery,
+    body: web::Json<PatchTaskInstanceBody>,
+    dry_run: bool,
 ) -> Result<HttpResponse, ApiError> {
-    let task_instances = responses(state.db.conn(), &tis).await?;
-    Ok(HttpResponse::Ok().json(TaskInstanceCollectionResponse {
-        total_entries: task_instances.len() as i64,
-        task_instances,
-    }))
+    let target = Target {
+        dag_id,
+        run_id,
+        task_id,
+        map_index,
+    };
+    patch(
+        state,
+        user,
+        target,
+        &q.update_mask,
+        body.into_inner(),
+        dry_run,
+    )
+    .await
 }
 
 /// Mark a task instance (and relatives) success, failed or skipped, or set its note.
@@ -297,19 +314,14 @@ pub async fn patch_task_instance(
     q: ApiQuery<PatchQuery>,
     body: web::Json<PatchTaskInstanceBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let (dag_id, run_id, task_id) = path.into_inner();
-    let target = Target {
-        dag_id,
-        run_id,
-        task_id,
-        map_index: q.0.map_index,
-    };
-    patch(
+    let map_index = q.0.map_index;
+    handle(
         &state,
         &user,
-        target,
-        &q.0.update_mask,
-        body.into_inner(),
+        path.into_inner(),
+        map_index,
+        q.0,
+        body,
         false,
     )
     .await
@@ -344,22 +356,8 @@ pub async fn patch_task_instance_dry_run(
     q: ApiQuery<PatchQuery>,
     body: web::Json<PatchTaskInstanceBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let (dag_id, run_id, task_id) = path.into_inner();
-    let target = Target {
-        dag_id,
-        run_id,
-        task_id,
-        map_index: q.0.map_index,
-    };
-    patch(
-        &state,
-        &user,
-        target,
-        &q.0.update_mask,
-        body.into_inner(),
-        true,
-    )
-    .await
+    let map_index = q.0.map_index;
+    handle(&state, &user, path.into_inner(), map_index, q.0, body, true).await
 }
 
 /// `patch_task_instance` for one map index.
@@ -393,21 +391,8 @@ pub async fn patch_task_instance_by_map_index(
     body: web::Json<PatchTaskInstanceBody>,
 ) -> Result<HttpResponse, ApiError> {
     let (dag_id, run_id, task_id, map_index) = path.into_inner();
-    let target = Target {
-        dag_id,
-        run_id,
-        task_id,
-        map_index: Some(map_index),
-    };
-    patch(
-        &state,
-        &user,
-        target,
-        &q.0.update_mask,
-        body.into_inner(),
-        false,
-    )
-    .await
+    let path = (dag_id, run_id, task_id);
+    handle(&state, &user, path, Some(map_index), q.0, body, false).await
 }
 
 /// `patch_task_instance_dry_run` for one map index.
@@ -440,19 +425,6 @@ pub async fn patch_task_instance_dry_run_by_map_index(
     body: web::Json<PatchTaskInstanceBody>,
 ) -> Result<HttpResponse, ApiError> {
     let (dag_id, run_id, task_id, map_index) = path.into_inner();
-    let target = Target {
-        dag_id,
-        run_id,
-        task_id,
-        map_index: Some(map_index),
-    };
-    patch(
-        &state,
-        &user,
-        target,
-        &q.0.update_mask,
-        body.into_inner(),
-        true,
-    )
-    .await
+    let path = (dag_id, run_id, task_id);
+    handle(&state, &user, path, Some(map_index), q.0, body, true).await
 }
