@@ -70,6 +70,7 @@ impl Engine {
             signals.clone(),
             scope,
             settings.scheduler.poll_interval,
+            settings.worker.lease_timeout,
         );
         let mut handles = vec![
             tokio::spawn(scheduler.run(shutdown.clone())),

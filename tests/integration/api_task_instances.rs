@@ -639,3 +639,49 @@ db_test!(clearing_a_running_task_restarts_it, |backend| async move {
     assert_eq!(tries["total_entries"], 2, "{tries}");
     assert_eq!(tries["task_instances"][0]["state"], "failed", "{tries}");
 });
+
+// A crash between a clear and the release of a `restarting` task instance must not strand it:
+// after the lease timeout the scheduler releases it and the task runs again.
+db_test!(
+    a_stranded_restarting_task_instance_runs_again,
+    |backend| async move {
+        use sea_orm::{sea_query::Expr, ColumnTrait, EntityTrait, QueryFilter};
+        use updraft::store::entities::{dag_run, task_instance};
+        let app = spawn_app(backend).await;
+        write_dag(
+        &app,
+        "stranded",
+        "dag_id: stranded\nis_paused_upon_creation: false\ntasks:\n  - {id: t, operator: bash, with: {bash_command: 'true'}}\n",
+    )
+    .await;
+        let run_id = run_id_of(&trigger(&app, "stranded", json!({})).await);
+        assert_eq!(
+            wait_for_run(&app, "stranded", &run_id).await["state"],
+            "success"
+        );
+        // What a clear leaves behind if the server dies before releasing the task instance.
+        let long_ago = chrono::Utc::now() - chrono::Duration::hours(1);
+        task_instance::Entity::update_many()
+            .col_expr(task_instance::Column::State, Expr::value("restarting"))
+            .col_expr(task_instance::Column::UpdatedAt, Expr::value(long_ago))
+            .filter(task_instance::Column::DagId.eq("stranded"))
+            .exec(app.db.conn())
+            .await
+            .unwrap();
+        dag_run::Entity::update_many()
+            .col_expr(dag_run::Column::State, Expr::value("running"))
+            .col_expr(
+                dag_run::Column::EndDate,
+                Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None),
+            )
+            .filter(dag_run::Column::DagId.eq("stranded"))
+            .exec(app.db.conn())
+            .await
+            .unwrap();
+        app.engine.signals.wake_scheduler();
+        let run = wait_for_run(&app, "stranded", &run_id).await;
+        assert_eq!(run["state"], "success", "{run}");
+        let tis = task_instances(&app, "stranded", &run_id).await;
+        assert_eq!(tis["t"]["try_number"], 2, "{}", tis["t"]);
+    }
+);

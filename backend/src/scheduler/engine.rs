@@ -107,6 +107,8 @@ pub struct Scheduler {
     signals: Arc<Signals>,
     scope: Scope,
     poll_interval: Duration,
+    /// A task instance cleared while running stays `restarting` at most this long.
+    lease_timeout: Duration,
     /// Newest scheduled interval per DAG, so the timetable need not ask the database.
     last_scheduled: HashMap<String, Option<DataInterval>>,
     /// The `next_dagrun*` values last written per DAG.
@@ -125,6 +127,7 @@ impl Scheduler {
         signals: Arc<Signals>,
         scope: Scope,
         poll_interval: Duration,
+        lease_timeout: Duration,
     ) -> Self {
         Self {
             db,
@@ -132,6 +135,7 @@ impl Scheduler {
             signals,
             scope,
             poll_interval,
+            lease_timeout,
             last_scheduled: HashMap::new(),
             next_written: HashMap::new(),
             warned_pool: HashSet::new(),
@@ -221,6 +225,8 @@ impl Scheduler {
         let mut expired = Vec::new();
         let mut ready: Vec<Ready> = Vec::new();
         let mut occupancy = Occupancy::default();
+        let mut stale_restarting = Vec::new();
+        let restart_grace = chrono::Duration::from_std(self.lease_timeout).unwrap_or_default();
         for run in &running {
             let Some(tis) = by_run.get_mut(&run.id) else {
                 continue;
@@ -235,6 +241,14 @@ impl Scheduler {
                         Some(at) if at < now => expired.push(ti.clone()),
                         Some(at) => wake.at(at),
                         None => {}
+                    }
+                }
+                if ti.state() == Some(S::Restarting) {
+                    let due = ti.updated_at + restart_grace;
+                    if due < now {
+                        stale_restarting.push(ti.id);
+                    } else {
+                        wake.at(due);
                     }
                 }
             }
@@ -275,6 +289,11 @@ impl Scheduler {
         if !expired.is_empty() {
             self.fail_expired(expired, &running, now).await?;
             // The new states may make more work schedulable at once.
+            wake.at(now);
+        }
+        if !stale_restarting.is_empty() {
+            runs::release_stale_restarting(&self.db, &stale_restarting, now - restart_grace, now)
+                .await?;
             wake.at(now);
         }
         // Skips and failures propagated within this pass, and started runs were examined in

@@ -211,6 +211,7 @@ pub struct TiRow {
     pub next_retry_at: Option<DateTime<Utc>>,
     pub lease_expires_at: Option<DateTime<Utc>>,
     pub lease_owner: Option<i64>,
+    pub updated_at: DateTime<Utc>,
 }
 
 impl TiRow {
@@ -239,6 +240,7 @@ pub async fn task_instances_of(db: &Db, run_ids: &[i64]) -> Result<Vec<TiRow>, S
                 C::NextRetryAt,
                 C::LeaseExpiresAt,
                 C::LeaseOwner,
+                C::UpdatedAt,
             ])
             .filter(C::DagRunId.is_in(chunk.iter().copied()))
             .into_model::<TiRow>()
@@ -247,6 +249,28 @@ pub async fn task_instances_of(db: &Db, run_ids: &[i64]) -> Result<Vec<TiRow>, S
         rows.extend(part);
     }
     Ok(rows)
+}
+
+/// Task instances left `restarting` (cleared while running) since before `before`: their old
+/// try has stopped by now (it cannot renew a lease the clear took away), so they go to no
+/// state and run again. Normally the API process releases them itself at once; this covers
+/// a crash in between.
+pub async fn release_stale_restarting(
+    db: &Db,
+    ids: &[i64],
+    before: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    use task_instance::Column as C;
+    task_instance::Entity::update_many()
+        .col_expr(C::State, Expr::value(Option::<String>::None))
+        .col_expr(C::UpdatedAt, Expr::value(now))
+        .filter(C::Id.is_in(ids.iter().copied()))
+        .filter(C::State.eq(TaskInstanceState::Restarting.as_str()))
+        .filter(C::UpdatedAt.lt(before))
+        .exec(db.conn())
+        .await?;
+    Ok(())
 }
 
 /// The state of `task_id` in the run of `dag_id` just before `logical_date` (for

@@ -126,12 +126,14 @@ async fn commit_and_answer(
     run_id: &str,
 ) -> Result<HttpResponse, ApiError> {
     txn.commit().await?;
+    // The run as this change left it, read before the scheduler (woken next) moves it on.
+    let run = find_run(state, dag_id, run_id).await?;
+    let answer = run_response(state.db.conn(), run).await?;
     for id in taken {
         state.engine.signals.stop(id);
     }
     state.engine.signals.wake_scheduler();
-    let run = find_run(state, dag_id, run_id).await?;
-    Ok(HttpResponse::Ok().json(run_response(state.db.conn(), run).await?))
+    Ok(HttpResponse::Ok().json(answer))
 }
 
 /// Clear a run: a dry run (the default) lists the task instances that would run again;
