@@ -28,6 +28,9 @@ pub enum ApiError {
     TooManyRequests { detail: String, retry_after: u64 },
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// A transient conflict (a database deadlock): nothing changed, the client may retry.
+    #[error("{0}")]
+    Unavailable(String),
     /// A failure on our side; the cause goes to the log, the client gets a generic detail.
     #[error("internal error: {0:#}")]
     Internal(#[from] anyhow::Error),
@@ -44,6 +47,7 @@ impl ResponseError for ApiError {
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -64,6 +68,9 @@ impl ResponseError for ApiError {
             ApiError::TooManyRequests { retry_after, .. } => {
                 res.insert_header((header::RETRY_AFTER, retry_after.to_string()));
             }
+            ApiError::Unavailable(_) => {
+                res.insert_header((header::RETRY_AFTER, "1"));
+            }
             _ => {}
         }
         res.json(HttpError { detail })
@@ -72,13 +79,31 @@ impl ResponseError for ApiError {
 
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
+        if e.is_deadlock() {
+            return ApiError::Unavailable(
+                "the database rolled this change back to resolve a conflict with the scheduler (nothing changed): send it again".into(),
+            );
+        }
         ApiError::Internal(e.into())
+    }
+}
+
+impl From<crate::store::run_ops::OpError> for ApiError {
+    fn from(e: crate::store::run_ops::OpError) -> Self {
+        use crate::store::run_ops::OpError;
+        match e {
+            OpError::NotFound(m) => ApiError::NotFound(m),
+            OpError::BadRequest(m) => ApiError::BadRequest(m),
+            OpError::Invalid(m) => ApiError::Unprocessable(m),
+            OpError::Conflict(m) => ApiError::Conflict(m),
+            OpError::Store(e) => e.into(),
+        }
     }
 }
 
 impl From<sea_orm::DbErr> for ApiError {
     fn from(e: sea_orm::DbErr) -> Self {
-        ApiError::Internal(e.into())
+        crate::store::StoreError::from(e).into()
     }
 }
 

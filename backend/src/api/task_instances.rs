@@ -6,8 +6,6 @@ mod clear;
 mod common;
 mod list;
 mod mark;
-/// The writes behind marking and clearing (for the DAG-runs endpoints' clear too).
-pub mod store;
 
 pub use clear::restart as restart_cleared;
 pub use common::{answer as task_instances_answer, task_instance_response};

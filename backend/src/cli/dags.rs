@@ -1,5 +1,6 @@
 //! `updraft dags …`: validate files, list and show the DAG folder, print the JSON Schema.
 //! These read files only (no database), so they work in CI and in editors' pre-commit hooks.
+//! The commands on the database (trigger, backfill, mark-run, …) are in `runs` and `ops`.
 
 use std::path::{Path, PathBuf};
 
@@ -40,6 +41,15 @@ pub enum DagsCommand {
     /// Run the whole DAG once in this process, with task logs on the terminal (paused or not);
     /// exit 0 when the run succeeds
     Test(super::runs::TestArgs),
+    /// Create a backfill (Airflow's `backfill create`): runs for the past logical dates of a
+    /// scheduled DAG in a range, queued at once for a running `updraft serve`; with
+    /// --dry-run, print the dates and create nothing
+    Backfill(super::ops::BackfillArgs),
+    /// Mark a run success, failed or queued, with Airflow's effects on its task instances
+    /// (the API's PATCH of a DAG run)
+    MarkRun(super::ops::MarkRunArgs),
+    /// Delete a run with its task instances, their tries and XComs (asks first, unless --yes)
+    DeleteRun(super::ops::DeleteRunArgs),
 }
 
 pub fn run(cmd: DagsCommand, config: Option<&Config>) -> Result<(), Failure> {
@@ -116,7 +126,12 @@ pub fn run(cmd: DagsCommand, config: Option<&Config>) -> Result<(), Failure> {
         DagsCommand::Trigger(_)
         | DagsCommand::Pause { .. }
         | DagsCommand::Unpause { .. }
-        | DagsCommand::Test(_) => unreachable!("database commands are dispatched by cli::run"),
+        | DagsCommand::Test(_)
+        | DagsCommand::Backfill(_)
+        | DagsCommand::MarkRun(_)
+        | DagsCommand::DeleteRun(_) => {
+            unreachable!("database commands are dispatched by cli::run")
+        }
         DagsCommand::Show { dag_id, dot } => {
             let config = config.expect("dags show loads the configuration");
             let (dags, _) = read_folder(&config.dags_folder, &options)?;

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 mod admin;
 mod dags;
+mod ops;
+mod roles;
 mod runs;
 
 use clap::{Args, Parser, Subcommand};
@@ -45,6 +47,12 @@ struct GlobalArgs {
 enum Command {
     /// Run the web server (REST API and UI) on the metadata database; migrates it first
     Serve(ServeArgs),
+    /// Run only the scheduler and DAG processor (PostgreSQL; several may run, one leads)
+    Scheduler,
+    /// Run only a worker: claims and runs task instances (PostgreSQL; any number)
+    Worker(roles::WorkerArgs),
+    /// Run only the REST API and UI (no scheduler, no worker)
+    Api(ServeArgs),
     /// Manage the metadata database
     #[command(subcommand)]
     Db(DbCommand),
@@ -178,6 +186,23 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let config = load_for_database(&overrides)?;
             runtime()?.block_on(serve(config))
         }
+        Command::Scheduler => {
+            let config = load_for_database(&overrides)?;
+            runtime()?.block_on(roles::scheduler(config))
+        }
+        Command::Worker(args) => {
+            let config = load_for_database(&overrides)?;
+            runtime()?.block_on(roles::worker(config, args))
+        }
+        Command::Api(args) => {
+            let overrides = Overrides {
+                host: args.host,
+                port: args.port,
+                ..overrides
+            };
+            let config = load_for_database(&overrides)?;
+            runtime()?.block_on(roles::api(config))
+        }
         Command::Db(cmd) => {
             let config = load_for_database(&overrides)?;
             runtime()?.block_on(db_command(config, cmd))
@@ -186,7 +211,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
             cmd @ (dags::DagsCommand::Trigger(_)
             | dags::DagsCommand::Pause { .. }
             | dags::DagsCommand::Unpause { .. }
-            | dags::DagsCommand::Test(_)),
+            | dags::DagsCommand::Test(_)
+            | dags::DagsCommand::Backfill(_)
+            | dags::DagsCommand::MarkRun(_)
+            | dags::DagsCommand::DeleteRun(_)),
         ) => {
             let config = load_for_database(&overrides)?;
             runtime()?.block_on(runs::dags(config, cmd))

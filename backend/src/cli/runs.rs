@@ -1,5 +1,6 @@
-//! Commands that run things: `dags trigger|pause|unpause|test` and `tasks test`. They read
-//! the DAG folder into the database first, so they work before `serve` ever ran.
+//! Commands that run things: `dags trigger|pause|unpause|test` and `tasks test`, and (in
+//! `ops`) the changes the API makes: `dags backfill|mark-run|delete-run`, `tasks clear|mark`.
+//! They read the DAG folder into the database first, so they work before `serve` ever ran.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -9,6 +10,9 @@ use clap::{Args, Subcommand};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use tokio_util::sync::CancellationToken;
 use updraft_shared::state::{DagRunState, TaskInstanceState};
+
+// In this folder beside `runs.rs`; a child of `runs` for its `open` and argument parsers.
+use super::ops;
 
 use super::dags::DagsCommand;
 use super::Failure;
@@ -65,10 +69,16 @@ pub enum TasksCommand {
         #[arg(value_parser = parse_date)]
         logical_date: Option<DateTime<Utc>>,
     },
+    /// Clear task instances so the scheduler runs them again, their runs queued again
+    /// (Airflow's `tasks clear`); lists them and asks first, unless --yes
+    Clear(ops::ClearArgs),
+    /// Mark a task instance (and, as asked, its relatives) success, failed or skipped; failed
+    /// downstream tasks are then cleared (the API's PATCH of a task instance)
+    Mark(ops::MarkArgs),
 }
 
 /// A date or date-time on the command line (UTC unless it carries an offset).
-fn parse_date(text: &str) -> Result<DateTime<Utc>, String> {
+pub(super) fn parse_date(text: &str) -> Result<DateTime<Utc>, String> {
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Ok(t.with_timezone(&Utc));
     }
@@ -85,7 +95,7 @@ fn parse_date(text: &str) -> Result<DateTime<Utc>, String> {
     ))
 }
 
-fn parse_conf(conf: Option<&str>) -> Result<Option<serde_json::Value>, Failure> {
+pub(super) fn parse_conf(conf: Option<&str>) -> Result<Option<serde_json::Value>, Failure> {
     let Some(text) = conf else { return Ok(None) };
     let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
         Failure::Config(crate::config::ConfigError(format!(
@@ -101,7 +111,7 @@ fn parse_conf(conf: Option<&str>) -> Result<Option<serde_json::Value>, Failure> 
 }
 
 /// Opens and migrates the database and brings the DAG folder into it.
-async fn open(config: &Config) -> Result<Db, Failure> {
+pub(super) async fn open(config: &Config) -> Result<Db, Failure> {
     let db = Db::connect(&config.database_url, &config.settings.database).await?;
     db.migrate().await?;
     let folder = Arc::new(Mutex::new(DagFolder::new(
@@ -131,6 +141,9 @@ pub async fn dags(config: Config, cmd: DagsCommand) -> Result<(), Failure> {
         DagsCommand::Unpause { dag_id } => pause(&config, &dag_id, false).await,
         DagsCommand::Trigger(args) => trigger_cmd(&config, args).await,
         DagsCommand::Test(args) => test_dag(&config, args).await,
+        DagsCommand::Backfill(args) => ops::backfill(&config, args).await,
+        DagsCommand::MarkRun(args) => ops::mark_run(&config, args).await,
+        DagsCommand::DeleteRun(args) => ops::delete_run(&config, args).await,
         _ => unreachable!("only database commands are dispatched here"),
     }
 }
@@ -324,11 +337,15 @@ async fn test_dag(config: &Config, args: TestArgs) -> Result<(), Failure> {
 }
 
 pub async fn tasks(config: Config, cmd: TasksCommand) -> Result<(), Failure> {
-    let TasksCommand::Test {
-        dag_id,
-        task_id,
-        logical_date,
-    } = cmd;
+    let (dag_id, task_id, logical_date) = match cmd {
+        TasksCommand::Test {
+            dag_id,
+            task_id,
+            logical_date,
+        } => (dag_id, task_id, logical_date),
+        TasksCommand::Clear(args) => return ops::clear(&config, args).await,
+        TasksCommand::Mark(args) => return ops::mark(&config, args).await,
+    };
     let db = open(&config).await?;
     let state = crate::worker::test_task(
         &db,

@@ -56,6 +56,15 @@ pub async fn run(
         // Its own process group: a timeout or a kill reaches everything it started.
         .process_group(0)
         .kill_on_drop(true);
+    // SAFETY: prctl is async-signal-safe and touches only the child being started.
+    unsafe {
+        cmd.pre_exec(|| {
+            // A worker killed with SIGKILL takes its task with it: otherwise the task would
+            // go on running while its lease expires and another worker retries it.
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
     let mut child = cmd.spawn()?;
     // Declared after `child`, so dropped before it: the group is killed while the leader
     // still holds its id.

@@ -19,6 +19,7 @@ use super::graph::run_id;
 use super::loaded::{DagCache, LoadedDag};
 use super::timetable::{DagRunInfo, DataInterval};
 use super::trigger_rule::{evaluate, Decision, UpstreamStates};
+use crate::store::coordination::Leadership;
 use crate::store::dags::dag;
 use crate::store::entities::{dag_run, slot_pool};
 use crate::store::runs::{self, Decisions, FinishTry, NewRun, TiRow};
@@ -33,6 +34,8 @@ pub struct Signals {
     pub worker: Notify,
     /// Running task instances of this process, by id, so the scheduler can stop them.
     running: Mutex<HashMap<(i64, i32), CancellationToken>>,
+    /// Where wake-ups for other processes go (PostgreSQL NOTIFY), once connected.
+    remote: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<&'static str>>,
 }
 
 impl Signals {
@@ -40,8 +43,25 @@ impl Signals {
         Arc::new(Self::default())
     }
 
+    /// Sends wake-ups to the other processes on this database too.
+    pub fn connect_remote(&self, tx: tokio::sync::mpsc::UnboundedSender<&'static str>) {
+        let _ = self.remote.set(tx);
+    }
+
+    /// Wakes this process's scheduler and, through the database, the others'.
     pub fn wake_scheduler(&self) {
         self.scheduler.notify_one();
+        if let Some(tx) = self.remote.get() {
+            let _ = tx.send(crate::store::coordination::SCHEDULER_CHANNEL);
+        }
+    }
+
+    /// Wakes this process's worker and, through the database, the others'.
+    pub fn wake_workers(&self) {
+        self.worker.notify_one();
+        if let Some(tx) = self.remote.get() {
+            let _ = tx.send(crate::store::coordination::WORKER_CHANNEL);
+        }
     }
 
     /// A try starts: its stop token. Keyed by try, so a cleared task instance's new try and
@@ -115,6 +135,8 @@ pub struct Scheduler {
     next_written: HashMap<String, Option<DagRunInfo>>,
     /// Task instances already reported as waiting for a pool that does not exist.
     warned_pool: HashSet<i64>,
+    /// Only the leading scheduler ticks (several may run against one PostgreSQL).
+    leadership: Leadership,
 }
 
 /// Runs a scheduler shares with `dags test` are marked so the main scheduler leaves them.
@@ -129,6 +151,7 @@ impl Scheduler {
         poll_interval: Duration,
         lease_timeout: Duration,
     ) -> Self {
+        let leader_db = db.clone();
         Self {
             db,
             cache,
@@ -136,6 +159,11 @@ impl Scheduler {
             scope,
             poll_interval,
             lease_timeout,
+            leadership: match scope {
+                Scope::All => Leadership::new(&leader_db),
+                // `dags test` drives its own run, whoever leads.
+                Scope::Run(_) => Leadership::Sole,
+            },
             last_scheduled: HashMap::new(),
             next_written: HashMap::new(),
             warned_pool: HashSet::new(),
@@ -145,9 +173,22 @@ impl Scheduler {
     /// Loops until `shutdown`.
     pub async fn run(mut self, shutdown: CancellationToken) {
         loop {
+            if !self.leadership.is_leader().await {
+                // A standby: try for the lead again shortly (fail-over within about a second).
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(self.poll_interval.min(Duration::from_secs(1))) => {}
+                }
+                continue;
+            }
             let now = Utc::now();
             let wake_at = match self.tick(now).await {
                 Ok(next) => next,
+                // Another writer (an API change to the same run) won a deadlock: again at once.
+                Err(e) if e.is_deadlock() => {
+                    tracing::debug!("scheduler pass met a deadlock (again at once): {e}");
+                    Some(now)
+                }
                 Err(e) => {
                     tracing::warn!("scheduler loop failed (retrying): {e}");
                     Some(now + chrono::Duration::seconds(1))
@@ -278,7 +319,7 @@ impl Scheduler {
                 self.signals.stop(*id);
             }
             if !decisions.queue_new_try.is_empty() || !decisions.queue_scheduled.is_empty() {
-                self.signals.worker.notify_one();
+                self.signals.wake_workers();
             }
             for (id, state) in &decisions.finish_runs {
                 if let Some(run) = running.iter().find(|r| r.id == *id) {

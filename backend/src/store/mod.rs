@@ -2,12 +2,16 @@
 //! time), and the queries other modules need.
 
 pub mod audit;
+pub mod backfills;
 pub mod connections;
+pub mod coordination;
 pub mod dags;
 pub mod entities;
 pub mod job;
 pub mod pools;
+pub mod run_ops;
 pub mod runs;
+pub mod ti_ops;
 pub mod users;
 pub mod variables;
 
@@ -44,6 +48,8 @@ pub enum StoreError {
     Db(#[from] sea_orm::DbErr),
     #[error("metadata database error: {0}")]
     Sql(sqlx::Error),
+    #[error("{0}")]
+    Coordination(String),
 }
 
 /// A handle on the metadata database; cheap to clone.
@@ -52,6 +58,22 @@ pub struct Db {
     conn: DatabaseConnection,
     kind: DatabaseKind,
     url: DatabaseUrl,
+}
+
+impl StoreError {
+    /// A PostgreSQL deadlock (40P01) or serialization failure (40001): the transaction was
+    /// rolled back and may simply run again.
+    pub fn is_deadlock(&self) -> bool {
+        let text = match self {
+            StoreError::Db(e) => e.to_string(),
+            StoreError::Sql(e) => e.to_string(),
+            _ => return false,
+        };
+        text.contains("40P01")
+            || text.contains("deadlock detected")
+            || text.contains("40001")
+            || text.contains("could not serialize")
+    }
 }
 
 impl Db {
@@ -174,6 +196,10 @@ impl Db {
 
     pub fn conn(&self) -> &DatabaseConnection {
         &self.conn
+    }
+
+    pub fn url_ref(&self) -> &DatabaseUrl {
+        &self.url
     }
 
     pub fn kind(&self) -> DatabaseKind {

@@ -133,31 +133,56 @@ impl Worker {
     /// instance was taken away (marked by hand, its run timed out).
     async fn heartbeat(self: Arc<Self>, shutdown: CancellationToken) {
         let every = self.options.lease_timeout / 3;
+        let mut renewed = std::time::Instant::now();
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = tokio::time::sleep(every) => {}
             }
             let now = Utc::now();
-            if let Err(e) = job::heartbeat(&self.db, self.job_id, now).await {
-                tracing::warn!("worker heartbeat failed: {e}");
+            // A cut network makes queries hang rather than fail: each gets a third of the lease.
+            match tokio::time::timeout(every, job::heartbeat(&self.db, self.job_id, now)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!("worker heartbeat failed: {e}"),
+                Err(_) => tracing::warn!("worker heartbeat timed out"),
             }
             // Taken before renewing, so a try claimed meanwhile is not mistaken for a lost one.
             let mine = self.signals.running_ids();
-            match runs::renew_leases(
-                &self.db,
-                self.job_id,
-                &mine,
-                now + lease(self.options.lease_timeout),
+            let renewal = tokio::time::timeout(
+                every,
+                runs::renew_leases(
+                    &self.db,
+                    self.job_id,
+                    &mine,
+                    now + lease(self.options.lease_timeout),
+                ),
             )
             .await
-            {
+            .unwrap_or_else(|_| {
+                Err(crate::store::StoreError::Coordination(
+                    "renewing leases timed out".into(),
+                ))
+            });
+            match renewal {
                 Ok(held) => {
+                    renewed = std::time::Instant::now();
                     for id in mine.iter().filter(|id| !held.contains(id)) {
                         self.signals.stop(*id);
                     }
                 }
-                Err(e) => tracing::warn!("renewing task leases failed: {e}"),
+                Err(e) => {
+                    tracing::warn!("renewing task leases failed: {e}");
+                    // Cut off from the database past the lease: the scheduler has given these
+                    // tries away (another worker may be running them), so they must stop here.
+                    if renewed.elapsed() >= self.options.lease_timeout && !mine.is_empty() {
+                        tracing::error!(
+                            tries = mine.len(),
+                            "leases could not be renewed for {}: stopping this worker's tasks",
+                            humantime::format_duration(self.options.lease_timeout)
+                        );
+                        self.signals.stop_all();
+                    }
+                }
             }
         }
     }

@@ -5,30 +5,28 @@
 use actix_web::{web, HttpResponse};
 use sea_orm::prelude::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait,
+    ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
 };
 use serde::Deserialize;
 use updraft_shared::api::{
     BackfillCollectionResponse, BackfillPostBody, BackfillResponse,
     DryRunBackfillCollectionResponse, DryRunBackfillResponse,
 };
-use updraft_shared::state::{DagRunState, DagRunType};
+use updraft_shared::state::DagRunState;
 use utoipa::OpenApi;
 
 mod plan;
 
-use plan::{plan, response, responses};
+use plan::{response, responses};
 
-use super::dag_runs::store as run_store;
 use super::query::{self, ApiQuery, Page};
 use super::ApiError;
 use crate::auth::{Identity, Role};
-use crate::scheduler::graph::run_id;
 use crate::server::AppState;
 use crate::store::audit::{self, AuditEntry};
+use crate::store::backfills;
 use crate::store::entities::{backfill, dag_run};
-use crate::store::runs::{self, CreateRunError, NewRun};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // `dry_run` before `{backfill_id}`.
@@ -94,100 +92,19 @@ pub async fn create_backfill(
 ) -> Result<HttpResponse, ApiError> {
     user.require(Role::User)?;
     let body = body.into_inner();
-    let plan = plan(&state, &body).await?;
-    let unfinished = responses(
-        state.db.conn(),
-        backfill::Entity::find()
-            .filter(backfill::Column::DagId.eq(&body.dag_id))
-            .filter(backfill::Column::CompletedAt.is_null())
-            .all(state.db.conn())
-            .await?,
+    let plan = backfills::plan(&state.db, &state.engine.cache, &body).await?;
+    let shown_conf = state
+        .secrets
+        .names
+        .redact_json(&serde_json::Value::Object(plan.conf.clone()));
+    let backfills::Created { id, taken } = backfills::create(
+        &state.db,
+        &body,
+        plan,
+        AuditEntry::new("create_backfill", &user.username),
+        shown_conf,
     )
     .await?;
-    if unfinished.iter().any(|b| b.completed_at.is_none()) {
-        return Err(ApiError::Conflict(format!(
-            "There is already a running backfill for dag {}: cancel it or wait for it to end",
-            body.dag_id
-        )));
-    }
-    let now = crate::timefmt::now();
-    let conf_text = serde_json::Value::Object(plan.conf.clone()).to_string();
-    let txn = state.db.conn().begin().await?;
-    audit::record(
-        &txn,
-        AuditEntry::new("create_backfill", &user.username)
-            .dag(&body.dag_id)
-            .extra(serde_json::json!({
-                "from_date": body.from_date,
-                "to_date": body.to_date,
-                "run_backwards": body.run_backwards,
-                "reprocess_behavior": plan.behavior.as_str(),
-                "max_active_runs": body.max_active_runs,
-                "dag_run_conf": state.secrets.names.redact_json(&serde_json::Value::Object(plan.conf.clone())),
-                "runs": plan.items.len(),
-            })),
-    )
-    .await?;
-    let id = backfill::Entity::insert(backfill::ActiveModel {
-        dag_id: Set(body.dag_id.clone()),
-        from_date: Set(body.from_date),
-        to_date: Set(body.to_date),
-        dag_run_conf: Set(conf_text),
-        is_paused: Set(false),
-        reprocess_behavior: Set(plan.behavior.as_str().into()),
-        max_active_runs: Set(body.max_active_runs),
-        run_backwards: Set(body.run_backwards),
-        created_at: Set(now),
-        completed_at: Set(None),
-        updated_at: Set(now),
-        triggering_user: Set(Some(user.username.clone())),
-        ..Default::default()
-    })
-    .exec(&txn)
-    .await?
-    .last_insert_id;
-    let mut taken = Vec::new();
-    for (info, existing) in &plan.items {
-        match existing {
-            Some(run) => {
-                let tis = run_store::clearable(&txn, run.id, false, false).await?;
-                taken.extend(run_store::clear(&txn, run, &tis, Some(&plan.dag), now).await?);
-                dag_run::Entity::update_many()
-                    .col_expr(dag_run::Column::BackfillId, Expr::value(id))
-                    .col_expr(
-                        dag_run::Column::RunType,
-                        Expr::value(DagRunType::Backfill.as_str()),
-                    )
-                    .col_expr(dag_run::Column::TriggeredBy, Expr::value("backfill"))
-                    .filter(dag_run::Column::Id.eq(run.id))
-                    .exec(&txn)
-                    .await?;
-            }
-            None => {
-                let new = NewRun {
-                    run_id: run_id(DagRunType::Backfill, info.logical_date()),
-                    run_type: DagRunType::Backfill,
-                    logical_date: Some(info.logical_date()),
-                    data_interval: Some(info.data_interval),
-                    run_after: info.run_after,
-                    conf: plan.conf.clone(),
-                    note: None,
-                    triggered_by: "backfill".into(),
-                    state: DagRunState::Queued,
-                    queue_override: None,
-                    backfill_id: Some(id),
-                    audit: None,
-                };
-                runs::create_run_in(&txn, &plan.dag, new, now)
-                    .await
-                    .map_err(|e| match e {
-                        CreateRunError::Duplicate { .. } => ApiError::Conflict(e.to_string()),
-                        CreateRunError::Store(e) => ApiError::Internal(e.into()),
-                    })?;
-            }
-        }
-    }
-    txn.commit().await?;
     for ti in taken {
         state.engine.signals.stop(ti);
     }
@@ -218,7 +135,7 @@ pub async fn create_backfill_dry_run(
     body: web::Json<BackfillPostBody>,
 ) -> Result<HttpResponse, ApiError> {
     user.require(Role::User)?;
-    let plan = plan(&state, &body).await?;
+    let plan = backfills::plan(&state.db, &state.engine.cache, &body).await?;
     let backfills: Vec<DryRunBackfillResponse> = plan
         .items
         .iter()

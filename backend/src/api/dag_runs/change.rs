@@ -3,19 +3,19 @@
 //! elsewhere stop them at their next lease renewal).
 
 use actix_web::{web, HttpResponse};
-use sea_orm::prelude::Expr;
 use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, TransactionTrait};
 use serde::Deserialize;
 use updraft_shared::api::{DagRunClearBody, DagRunMutableStates, DagRunPatchBody, DagRunResponse};
-use updraft_shared::state::{DagRunState, TaskInstanceState};
+use updraft_shared::state::DagRunState;
 
-use super::{find_run, find_run_in, run_response, store};
+use super::{find_run, run_response};
 use crate::api::query::{self, ApiQuery};
 use crate::api::ApiError;
 use crate::auth::{Identity, Role};
 use crate::server::AppState;
 use crate::store::audit::{self, AuditEntry};
-use crate::store::entities::{dag_run, task_instance, task_instance_history, xcom};
+use crate::store::entities::dag_run;
+use crate::store::run_ops;
 
 const NOTE_MAX: usize = 1000;
 
@@ -86,38 +86,16 @@ pub async fn patch_dag_run(
             )));
         }
     }
-    let now = crate::timefmt::now();
-    let txn = state.db.conn().begin().await?;
-    audit::record(
-        &txn,
-        AuditEntry::new("patch_dag_run", &user.username)
-            .dag(&dag_id)
-            .run(&run_id)
-            .extra(serde_json::json!({
-                "state": new_state.map(|s| s.as_str()),
-                "note": new_note,
-                "update_mask": mask,
-            })),
-    )
-    .await?;
-    let run = find_run_in(&txn, &dag_id, &run_id).await?;
-    let mut taken = Vec::new();
-    if let Some(to) = new_state {
-        taken = store::mark(&txn, &run, to, now).await?;
-    }
-    if let Some(note) = new_note {
-        dag_run::Entity::update_many()
-            .col_expr(dag_run::Column::Note, Expr::value(note))
-            .col_expr(dag_run::Column::UpdatedAt, Expr::value(now))
-            .filter(dag_run::Column::Id.eq(run.id))
-            .exec(&txn)
-            .await?;
-    }
-    commit_and_answer(&state, txn, taken, &dag_id, &run_id).await
+    let entry = AuditEntry::new("patch_dag_run", &user.username).extra(serde_json::json!({
+        "state": new_state.map(|s| s.as_str()),
+        "note": new_note,
+        "update_mask": mask,
+    }));
+    let taken = run_ops::patch(&state.db, &dag_id, &run_id, new_state, new_note, entry).await?;
+    answer_changed(&state, taken, &dag_id, &run_id).await
 }
 
-/// Commits a change to the run, stops the task instances it took from their workers, wakes
-/// the scheduler and answers the run as it is now.
+/// Commits a change to the run and answers as [`answer_changed`].
 async fn commit_and_answer(
     state: &AppState,
     txn: DatabaseTransaction,
@@ -126,6 +104,17 @@ async fn commit_and_answer(
     run_id: &str,
 ) -> Result<HttpResponse, ApiError> {
     txn.commit().await?;
+    answer_changed(state, taken, dag_id, run_id).await
+}
+
+/// After a committed change to the run: stops the task instances it took from their workers,
+/// wakes the scheduler and answers the run as it is now.
+async fn answer_changed(
+    state: &AppState,
+    taken: Vec<i64>,
+    dag_id: &str,
+    run_id: &str,
+) -> Result<HttpResponse, ApiError> {
     // The run as this change left it, read before the scheduler (woken next) moves it on.
     let run = find_run(state, dag_id, run_id).await?;
     let answer = run_response(state.db.conn(), run).await?;
@@ -168,7 +157,7 @@ pub async fn clear_dag_run(
     let run = find_run(&state, &dag_id, &run_id).await?;
     if body.dry_run {
         let tis =
-            store::clearable(state.db.conn(), run.id, body.only_failed, body.only_new).await?;
+            run_ops::clearable(state.db.conn(), run.id, body.only_failed, body.only_new).await?;
         return crate::api::task_instances::task_instances_answer(&state, &tis).await;
     }
     let loaded = state
@@ -187,8 +176,8 @@ pub async fn clear_dag_run(
             .extra(serde_json::json!({"only_failed": body.only_failed, "only_new": body.only_new})),
     )
     .await?;
-    let tis = store::clearable(&txn, run.id, body.only_failed, body.only_new).await?;
-    let taken = store::clear(&txn, &run, &tis, loaded.as_deref(), now).await?;
+    let tis = run_ops::clearable(&txn, run.id, body.only_failed, body.only_new).await?;
+    let taken = run_ops::clear(&txn, &run, &tis, loaded.as_deref(), now).await?;
     if let Some(note) = &body.note {
         dag_run::Entity::update_many()
             .col_expr(
@@ -226,37 +215,13 @@ pub async fn delete_dag_run(
 ) -> Result<HttpResponse, ApiError> {
     user.require(Role::User)?;
     let (dag_id, run_id) = path.into_inner();
-    let txn = state.db.conn().begin().await?;
-    audit::record(
-        &txn,
-        AuditEntry::new("delete_dag_run", &user.username)
-            .dag(&dag_id)
-            .run(&run_id),
+    let running = run_ops::delete(
+        &state.db,
+        &dag_id,
+        &run_id,
+        AuditEntry::new("delete_dag_run", &user.username),
     )
     .await?;
-    let run = find_run_in(&txn, &dag_id, &run_id).await?;
-    let running: Vec<i64> = task_instance::Entity::find()
-        .filter(task_instance::Column::DagRunId.eq(run.id))
-        .filter(task_instance::Column::State.eq(TaskInstanceState::Running.as_str()))
-        .all(&txn)
-        .await?
-        .into_iter()
-        .map(|ti| ti.id)
-        .collect();
-    xcom::Entity::delete_many()
-        .filter(xcom::Column::DagRunId.eq(run.id))
-        .exec(&txn)
-        .await?;
-    task_instance_history::Entity::delete_many()
-        .filter(task_instance_history::Column::DagRunId.eq(run.id))
-        .exec(&txn)
-        .await?;
-    task_instance::Entity::delete_many()
-        .filter(task_instance::Column::DagRunId.eq(run.id))
-        .exec(&txn)
-        .await?;
-    dag_run::Entity::delete_by_id(run.id).exec(&txn).await?;
-    txn.commit().await?;
     for id in running {
         state.engine.signals.stop(id);
     }

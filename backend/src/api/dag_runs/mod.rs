@@ -3,7 +3,6 @@
 
 mod change;
 mod list;
-pub mod store;
 
 use std::collections::{HashMap, HashSet};
 
@@ -261,16 +260,7 @@ pub async fn find_run_in(
     dag_id: &str,
     run_id: &str,
 ) -> Result<dag_run::Model, ApiError> {
-    dag_run::Entity::find()
-        .filter(dag_run::Column::DagId.eq(dag_id))
-        .filter(dag_run::Column::RunId.eq(run_id))
-        .one(conn)
-        .await?
-        .ok_or_else(|| {
-            ApiError::NotFound(format!(
-                "The DagRun with dag_id: `{dag_id}` and run_id: `{run_id}` was not found"
-            ))
-        })
+    Ok(crate::store::run_ops::find_run_in(conn, dag_id, run_id).await?)
 }
 
 /// Get a DAG run.

@@ -1,10 +1,10 @@
 //! What the task instance endpoints share: the response shapes, finding the DAG, run and task
-//! instance a path names (with Airflow's 404 details), and a task's relatives in its graph.
+//! instance a path names (with Airflow's 404 details).
 
 use std::collections::{BTreeSet, HashMap};
 
 use actix_web::HttpResponse;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use updraft_shared::api::{
     TaskInstanceCollectionResponse, TaskInstanceHistoryResponse, TaskInstanceResponse,
 };
@@ -12,10 +12,10 @@ use updraft_shared::state::TaskInstanceState;
 
 use crate::api::ids::{dag_version_response, task_instance_uuid};
 use crate::api::ApiError;
-use crate::scheduler::graph::TaskGraph;
 use crate::server::AppState;
 use crate::store::dags::{dag, dag_version};
 use crate::store::entities::{dag_run, task_instance, task_instance_history};
+use crate::store::{run_ops, ti_ops};
 
 /// Airflow's `executor_config` of a task that has none.
 const NO_EXECUTOR_CONFIG: &str = "{}";
@@ -190,10 +190,7 @@ pub async fn versions_by_id(
 
 /// The DAG `dag_id`, or 404.
 pub async fn find_dag(state: &AppState, dag_id: &str) -> Result<dag::Model, ApiError> {
-    dag::Entity::find_by_id(dag_id.to_string())
-        .one(state.db.conn())
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("The Dag with ID: `{dag_id}` was not found")))
+    Ok(ti_ops::find_dag(state.db.conn(), dag_id).await?)
 }
 
 /// The run `run_id` of `dag_id`, or 404.
@@ -202,16 +199,7 @@ pub async fn find_run(
     dag_id: &str,
     run_id: &str,
 ) -> Result<dag_run::Model, ApiError> {
-    dag_run::Entity::find()
-        .filter(dag_run::Column::DagId.eq(dag_id))
-        .filter(dag_run::Column::RunId.eq(run_id))
-        .one(state.db.conn())
-        .await?
-        .ok_or_else(|| {
-            ApiError::NotFound(format!(
-                "The DagRun with dag_id: `{dag_id}` and run_id: `{run_id}` was not found"
-            ))
-        })
+    Ok(run_ops::find_run_in(state.db.conn(), dag_id, run_id).await?)
 }
 
 /// The task instances of `task_id` in the run (one per map index, or the one asked for), or
@@ -222,50 +210,7 @@ pub async fn find_task_instances(
     task_id: &str,
     map_index: Option<i32>,
 ) -> Result<Vec<task_instance::Model>, ApiError> {
-    let mut query = task_instance::Entity::find()
-        .filter(task_instance::Column::DagRunId.eq(run.id))
-        .filter(task_instance::Column::TaskId.eq(task_id));
-    if let Some(m) = map_index {
-        query = query.filter(task_instance::Column::MapIndex.eq(m));
-    }
-    let tis = query
-        .order_by_asc(task_instance::Column::MapIndex)
-        .all(state.db.conn())
-        .await?;
-    if tis.is_empty() {
-        return Err(ApiError::NotFound(format!(
-            "The Task Instance with dag_id: `{}`, run_id: `{}`, task_id: `{task_id}` and map_index: `{}` was not found",
-            run.dag_id,
-            run.run_id,
-            map_index.unwrap_or(-1)
-        )));
-    }
-    Ok(tis)
-}
-
-/// `task` and, as asked, every task before it (upstream) and after it (downstream), however
-/// far, by task id.
-pub fn relatives(
-    graph: &TaskGraph,
-    task: usize,
-    upstream: bool,
-    downstream: bool,
-) -> BTreeSet<usize> {
-    let mut found = BTreeSet::from([task]);
-    for (wanted, edges) in [(upstream, &graph.upstream), (downstream, &graph.downstream)] {
-        if !wanted {
-            continue;
-        }
-        let mut todo = vec![task];
-        while let Some(t) = todo.pop() {
-            for &next in &edges[t] {
-                if found.insert(next) {
-                    todo.push(next);
-                }
-            }
-        }
-    }
-    found
+    Ok(ti_ops::find_task_instances(state.db.conn(), run, task_id, map_index).await?)
 }
 
 /// A note longer than Airflow's limit is refused.

@@ -4,23 +4,21 @@
 //! (those already in it are left alone); failed downstream tasks are then cleared so they run
 //! again; a note only sets the note.
 
-use std::collections::BTreeSet;
-
 use actix_web::{web, HttpResponse};
 use chrono::Utc;
-use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, TransactionTrait};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait};
 use serde::Deserialize;
 use updraft_shared::api::{PatchTaskInstanceBody, TaskInstanceCollectionResponse};
 use updraft_shared::state::TaskInstanceState as S;
 
-use super::common::{answer, check_note, find_dag, find_run, find_task_instances, relatives};
-use super::store;
+use super::common::{answer, check_note, find_dag, find_run, find_task_instances};
 use crate::api::query::{self, ApiQuery};
 use crate::api::ApiError;
 use crate::auth::{Identity, Role};
 use crate::server::AppState;
 use crate::store::audit::AuditEntry;
-use crate::store::entities::{dag_run, task_instance};
+use crate::store::entities::task_instance;
+use crate::store::ti_ops::{self, MarkRequest};
 
 #[derive(Debug, Default, Deserialize)]
 pub struct PatchQuery {
@@ -85,167 +83,63 @@ pub async fn patch(
         task_id,
         map_index,
     } = target;
-    find_dag(state, &dag_id).await?;
-    let run = find_run(state, &dag_id, &run_id).await?;
-    let targets = find_task_instances(state, &run, &task_id, map_index).await?;
-    let target_ids: Vec<i64> = targets.iter().map(|t| t.id).collect();
-
     let Some(new_state) = new_state else {
         // A note (or nothing) to set: only the task instance itself.
+        find_dag(state, &dag_id).await?;
+        let run = find_run(state, &dag_id, &run_id).await?;
+        let targets = find_task_instances(state, &run, &task_id, map_index).await?;
         if dry_run {
             return answer(state, &targets).await;
         }
+        let target_ids: Vec<i64> = targets.iter().map(|t| t.id).collect();
         if let Some(note) = &note {
             let txn = state.db.conn().begin().await?;
             crate::store::audit::record(
                 &txn,
-                audit(user, &run, &task_id)
+                ti_ops::task_entry(AuditEntry::new(EVENT, &user.username), &run, &task_id)
                     .extra(serde_json::json!({"note": note, "map_index": map_index})),
             )
             .await?;
-            store::set_note(&txn, &target_ids, note.as_deref(), Utc::now()).await?;
+            ti_ops::set_note(&txn, &target_ids, note.as_deref(), Utc::now()).await?;
             txn.commit().await?;
         }
         return answer(state, &reread(state, &target_ids).await?).await;
     };
 
-    let loaded = state
-        .engine
-        .cache
-        .get(&state.db, run.dag_version_id)
-        .await?;
-    let idx = loaded.graph.index_of(&task_id).ok_or_else(|| {
-        ApiError::NotFound(format!("Task '{task_id}' not found in DAG '{dag_id}'"))
-    })?;
-    let names = |set: BTreeSet<usize>| -> Vec<String> {
-        set.into_iter()
-            .map(|i| loaded.dag.tasks[i].id.clone())
-            .collect()
+    let req = MarkRequest {
+        dag_id,
+        run_id,
+        task_id,
+        map_index,
+        new_state,
+        upstream: body.include_upstream,
+        downstream: body.include_downstream,
+        future: body.include_future,
+        past: body.include_past,
     };
-    let marked_tasks = names(relatives(
-        &loaded.graph,
-        idx,
-        body.include_upstream,
-        body.include_downstream,
-    ));
-    let run_ids = related_runs(state, &run, body.include_future, body.include_past).await?;
-    let mut select = task_instance::Entity::find()
-        .filter(task_instance::Column::DagRunId.is_in(run_ids.clone()))
-        .filter(task_instance::Column::TaskId.is_in(marked_tasks))
-        .filter(
-            Condition::any()
-                .add(task_instance::Column::State.is_null())
-                .add(task_instance::Column::State.ne(new_state.as_str())),
-        );
-    if let Some(m) = map_index {
-        // The map index names the task instance itself; relatives are taken whole.
-        select = select.filter(
-            Condition::any()
-                .add(task_instance::Column::TaskId.ne(task_id.as_str()))
-                .add(task_instance::Column::MapIndex.eq(m)),
-        );
-    }
-    let affected = select
-        .order_by_asc(task_instance::Column::DagRunId)
-        .order_by_asc(task_instance::Column::Id)
-        .all(state.db.conn())
-        .await?;
+    let plan = ti_ops::plan_mark(&state.db, &state.engine.cache, &req).await?;
     if dry_run {
-        return answer(state, &affected).await;
+        return answer(state, &plan.affected).await;
     }
-    if affected.is_empty() {
-        return Err(ApiError::Conflict(format!(
-            "Task id {task_id} is already in {new_state} state"
-        )));
-    }
-    let was_running: Vec<i64> = affected
-        .iter()
-        .filter(|t| t.state.as_deref() == Some(S::Running.as_str()))
-        .map(|t| t.id)
-        .collect();
-    let now = Utc::now();
-    let txn = state.db.conn().begin().await?;
-    crate::store::audit::record(
-        &txn,
-        audit(user, &run, &task_id).extra(serde_json::json!({
-            "new_state": new_state.as_str(),
-            "note": note,
-            "map_index": map_index,
-            "include_upstream": body.include_upstream,
-            "include_downstream": body.include_downstream,
-            "include_future": body.include_future,
-            "include_past": body.include_past,
-        })),
-    )
-    .await?;
-    let changed = store::mark(&txn, &affected, new_state, now).await?;
-    // Failed downstream tasks run again (Airflow clears them after a mark).
-    let mut downstream = names(relatives(&loaded.graph, idx, false, true));
-    downstream.retain(|t| *t != task_id);
-    let failed = task_instance::Entity::find()
-        .filter(task_instance::Column::DagRunId.is_in(run_ids))
-        .filter(task_instance::Column::TaskId.is_in(downstream))
-        .filter(
-            task_instance::Column::State.is_in([S::Failed.as_str(), S::UpstreamFailed.as_str()]),
-        )
-        .all(&txn)
-        .await?;
-    let retries = |ti: &task_instance::Model| {
-        (ti.dag_version_id == loaded.version_id)
-            .then(|| loaded.graph.index_of(&ti.task_id))
-            .flatten()
-            .map(|i| loaded.retries(i))
-    };
-    store::clear(&txn, &failed, retries, true, None, now).await?;
-    if let Some(note) = &note {
-        store::set_note(&txn, &target_ids, note.as_deref(), now).await?;
-    }
-    txn.commit().await?;
-    for id in &was_running {
+    let entry = AuditEntry::new(EVENT, &user.username).extra(serde_json::json!({
+        "new_state": new_state.as_str(),
+        "note": note,
+        "map_index": map_index,
+        "include_upstream": body.include_upstream,
+        "include_downstream": body.include_downstream,
+        "include_future": body.include_future,
+        "include_past": body.include_past,
+    }));
+    let marked = ti_ops::apply_mark(&state.db, &req, plan, note, entry).await?;
+    for id in &marked.was_running {
         state.engine.signals.stop(*id);
     }
     state.engine.signals.wake_scheduler();
-    answer(state, &reread(state, &changed).await?).await
+    answer(state, &reread(state, &marked.changed).await?).await
 }
 
-fn audit(user: &Identity, run: &dag_run::Model, task_id: &str) -> AuditEntry {
-    let mut entry = AuditEntry::new("patch_task_instance", &user.username)
-        .dag(&run.dag_id)
-        .run(&run.run_id)
-        .task(task_id);
-    entry.logical_date = run.logical_date;
-    entry
-}
-
-/// The run and, as asked, the DAG's later (`future`) and earlier (`past`) runs, by
-/// `run_after` (always set, unlike the logical date).
-async fn related_runs(
-    state: &AppState,
-    run: &dag_run::Model,
-    future: bool,
-    past: bool,
-) -> Result<Vec<i64>, ApiError> {
-    if !future && !past {
-        return Ok(vec![run.id]);
-    }
-    let mut select = dag_run::Entity::find().filter(dag_run::Column::DagId.eq(run.dag_id.as_str()));
-    if !past {
-        select = select.filter(dag_run::Column::RunAfter.gte(run.run_after));
-    }
-    if !future {
-        select = select.filter(dag_run::Column::RunAfter.lte(run.run_after));
-    }
-    let mut ids: Vec<i64> = select
-        .all(state.db.conn())
-        .await?
-        .into_iter()
-        .map(|r| r.id)
-        .collect();
-    if !ids.contains(&run.id) {
-        ids.push(run.id);
-    }
-    Ok(ids)
-}
+/// The audit event of a mark through the API.
+const EVENT: &str = "patch_task_instance";
 
 async fn reread(state: &AppState, ids: &[i64]) -> Result<Vec<task_instance::Model>, ApiError> {
     Ok(task_instance::Entity::find()

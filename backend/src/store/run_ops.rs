@@ -1,7 +1,6 @@
-//! The run changes the API makes inside the caller's transaction (so the audit entry and the
-//! change commit together): clearing a run, marking it by hand. Like Airflow's
-//! `clear_task_instances` and `set_dag_run_state_to_*`. Creating one is
-//! `store::runs::create_run_in`.
+//! Changing runs by hand, for the API and the CLI alike: marking a run (Airflow's
+//! `set_dag_run_state_to_*`), clearing it (`clear_task_instances`), deleting it. Each change
+//! commits with its audit entry. Creating a run is `store::runs::create_run_in`.
 
 use std::collections::BTreeMap;
 
@@ -9,15 +8,153 @@ use chrono::{DateTime, Utc};
 use sea_orm::prelude::Expr;
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
-    QueryOrder, UpdateMany,
+    QueryOrder, TransactionTrait, UpdateMany,
 };
 use updraft_shared::state::{DagRunState, TaskInstanceState as S};
 
 use crate::scheduler::loaded::LoadedDag;
-use crate::store::entities::{dag_run, task_instance};
-use crate::store::StoreError;
+use crate::store::audit::{self, AuditEntry};
+use crate::store::entities::{dag_run, task_instance, task_instance_history, xcom};
+use crate::store::{Db, StoreError};
 
 const CHUNK: usize = 500;
+
+/// Why a change to runs, task instances or backfills was refused. The API answers these as
+/// 404, 400, 422 and 409; the CLI exits 1 (not found, conflict) or 2 (bad arguments).
+#[derive(Debug, thiserror::Error)]
+pub enum OpError {
+    #[error("{0}")]
+    NotFound(String),
+    /// The request cannot be carried out as given.
+    #[error("{0}")]
+    BadRequest(String),
+    /// A value is out of range.
+    #[error("{0}")]
+    Invalid(String),
+    /// The current state does not allow it (already in that state, a backfill running).
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sea_orm::DbErr> for OpError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        OpError::Store(e.into())
+    }
+}
+
+impl OpError {
+    /// PostgreSQL gave up this transaction to break a deadlock with the scheduler (which
+    /// updates the same run and task instances): running it again is safe.
+    fn is_deadlock(&self) -> bool {
+        matches!(self, OpError::Store(e) if e.is_deadlock())
+    }
+}
+
+/// The run `run_id` of `dag_id`, with the caller's connection or transaction.
+pub async fn find_run_in(
+    conn: &impl ConnectionTrait,
+    dag_id: &str,
+    run_id: &str,
+) -> Result<dag_run::Model, OpError> {
+    dag_run::Entity::find()
+        .filter(dag_run::Column::DagId.eq(dag_id))
+        .filter(dag_run::Column::RunId.eq(run_id))
+        .one(conn)
+        .await?
+        .ok_or_else(|| {
+            OpError::NotFound(format!(
+                "The DagRun with dag_id: `{dag_id}` and run_id: `{run_id}` was not found"
+            ))
+        })
+}
+
+/// Marks the run `to` (see [`mark`]) and/or sets its note (`Some(None)` removes it), with
+/// `entry` in the same transaction. Returns the ids of tries taken from their workers.
+pub async fn patch(
+    db: &Db,
+    dag_id: &str,
+    run_id: &str,
+    to: Option<DagRunState>,
+    note: Option<Option<String>>,
+    entry: AuditEntry,
+) -> Result<Vec<i64>, OpError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match patch_once(db, dag_id, run_id, to, note.clone(), entry.clone()).await {
+            Err(e) if e.is_deadlock() && attempt < 3 => {
+                tracing::debug!("patching run {run_id} met a deadlock; again");
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn patch_once(
+    db: &Db,
+    dag_id: &str,
+    run_id: &str,
+    to: Option<DagRunState>,
+    note: Option<Option<String>>,
+    entry: AuditEntry,
+) -> Result<Vec<i64>, OpError> {
+    let now = crate::timefmt::now();
+    let txn = db.conn().begin().await?;
+    audit::record(&txn, entry.dag(dag_id).run(run_id)).await?;
+    let run = find_run_in(&txn, dag_id, run_id).await?;
+    let mut taken = Vec::new();
+    if let Some(to) = to {
+        taken = mark(&txn, &run, to, now).await?;
+    }
+    if let Some(note) = note {
+        dag_run::Entity::update_many()
+            .col_expr(dag_run::Column::Note, Expr::value(note))
+            .col_expr(dag_run::Column::UpdatedAt, Expr::value(now))
+            .filter(dag_run::Column::Id.eq(run.id))
+            .exec(&txn)
+            .await?;
+    }
+    txn.commit().await?;
+    Ok(taken)
+}
+
+/// Deletes a run with its task instances, their tries and XComs, with `entry` in the same
+/// transaction. Returns the ids of task instances that were running (to stop them).
+pub async fn delete(
+    db: &Db,
+    dag_id: &str,
+    run_id: &str,
+    entry: AuditEntry,
+) -> Result<Vec<i64>, OpError> {
+    let txn = db.conn().begin().await?;
+    audit::record(&txn, entry.dag(dag_id).run(run_id)).await?;
+    let run = find_run_in(&txn, dag_id, run_id).await?;
+    let running: Vec<i64> = task_instance::Entity::find()
+        .filter(task_instance::Column::DagRunId.eq(run.id))
+        .filter(task_instance::Column::State.eq(S::Running.as_str()))
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|ti| ti.id)
+        .collect();
+    xcom::Entity::delete_many()
+        .filter(xcom::Column::DagRunId.eq(run.id))
+        .exec(&txn)
+        .await?;
+    task_instance_history::Entity::delete_many()
+        .filter(task_instance_history::Column::DagRunId.eq(run.id))
+        .exec(&txn)
+        .await?;
+    task_instance::Entity::delete_many()
+        .filter(task_instance::Column::DagRunId.eq(run.id))
+        .exec(&txn)
+        .await?;
+    dag_run::Entity::delete_by_id(run.id).exec(&txn).await?;
+    txn.commit().await?;
+    Ok(running)
+}
 
 /// The task instances a clear of the run takes: all of them, or only the failed and
 /// upstream-failed ones.
