@@ -9,6 +9,7 @@ mod m20261121_000001_create_job;
 mod m20261121_000002_create_dag;
 mod m20261121_000003_create_engine;
 mod m20261121_000004_create_auth;
+mod m20261121_000005_reclaims;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000002_create_dag::Migration),
             Box::new(m20261121_000003_create_engine::Migration),
             Box::new(m20261121_000004_create_auth::Migration),
+            Box::new(m20261121_000005_reclaims::Migration),
         ]
     }
 }

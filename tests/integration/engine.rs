@@ -815,53 +815,74 @@ db_test!(
     }
 );
 
-// A try whose end the worker could not record must not stay `running` for good: its lease
-// is no longer renewed, and the scheduler fails it as Airflow fails a zombie.
+/// Leaves a try of `dag_id`'s only run as a dead worker does: the process gone, the row still
+/// `running` under the worker's lease (expiring in 3 s), after `reclaims` earlier re-claims.
+async fn orphan_the_try(app: &TestApp, dag_id: &str, reclaims: i32) -> String {
+    let yaml = format!(
+        "dag_id: {dag_id}\nis_paused_upon_creation: true\ntasks:\n  - {{id: a, operator: bash, with: {{bash_command: \"true\"}}}}\n"
+    );
+    write_dag(app, dag_id, &yaml).await;
+    let run_id = run_id_of(&trigger(app, dag_id, json!({})).await);
+    let worker = job::Entity::find()
+        .filter(job::Column::JobType.eq(JobType::Worker.as_str()))
+        .one(app.db.conn())
+        .await
+        .expect("read job")
+        .expect("the worker registered");
+    let now = Utc::now();
+    task_instance::Entity::update_many()
+        .col_expr(task_instance::Column::State, Expr::value("running"))
+        .col_expr(task_instance::Column::TryNumber, Expr::value(1))
+        .col_expr(task_instance::Column::StartDate, Expr::value(now))
+        .col_expr(task_instance::Column::LeaseOwner, Expr::value(worker.id))
+        .col_expr(task_instance::Column::Reclaims, Expr::value(reclaims))
+        .col_expr(
+            task_instance::Column::LeaseExpiresAt,
+            Expr::value(now + chrono::Duration::seconds(3)),
+        )
+        .filter(task_instance::Column::DagId.eq(dag_id))
+        .exec(app.db.conn())
+        .await
+        .expect("orphan the try");
+    dag_run::Entity::update_many()
+        .col_expr(dag_run::Column::State, Expr::value("running"))
+        .col_expr(dag_run::Column::StartDate, Expr::value(now))
+        .filter(dag_run::Column::DagId.eq(dag_id))
+        .exec(app.db.conn())
+        .await
+        .expect("start the run");
+    app.engine.signals.wake_scheduler();
+    run_id
+}
+
+// A try whose worker died goes back to the queue when its lease runs out, as the same try
+// (the worker's death is not the task's failure), and runs again.
+db_test!(
+    a_try_whose_worker_died_is_reclaimed_without_costing_a_retry,
+    |backend| async move {
+        let app = spawn_app_with(backend, &[("UPDRAFT__WORKER__LEASE_TIMEOUT", "3s")]).await;
+        let run_id = orphan_the_try(&app, "orphan", 0).await;
+        let run = wait_for_run(&app, "orphan", &run_id).await;
+        assert_eq!(run["state"], "success", "{run}");
+        let tis = task_instances(&app, "orphan", &run_id).await;
+        assert_eq!(tis["a"]["try_number"], 1, "{}", tis["a"]);
+        let row = task_instance::Entity::find()
+            .filter(task_instance::Column::DagId.eq("orphan"))
+            .one(app.db.conn())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.reclaims, 1);
+    }
+);
+
+// After its re-claims are used up, a try whose lease runs out fails as Airflow fails a zombie:
+// without retries left it ends failed, and so does its run.
 db_test!(
     a_running_task_instance_that_no_worker_executes_fails_when_its_lease_runs_out,
     |backend| async move {
         let app = spawn_app_with(backend, &[("UPDRAFT__WORKER__LEASE_TIMEOUT", "3s")]).await;
-        let yaml = r#"dag_id: orphan
-is_paused_upon_creation: true
-tasks:
-  - {id: a, operator: bash, with: {bash_command: "true"}}
-"#;
-        write_dag(&app, "orphan", yaml).await;
-        let run_id = run_id_of(&trigger(&app, "orphan", json!({})).await);
-
-        // What the worker leaves behind when it cannot record the end of a try: the process
-        // is gone, the row still says `running` under the worker's lease.
-        let worker = job::Entity::find()
-            .filter(job::Column::JobType.eq(JobType::Worker.as_str()))
-            .one(app.db.conn())
-            .await
-            .expect("read job")
-            .expect("the worker registered");
-        let now = Utc::now();
-        task_instance::Entity::update_many()
-            .col_expr(task_instance::Column::State, Expr::value("running"))
-            .col_expr(task_instance::Column::TryNumber, Expr::value(1))
-            .col_expr(task_instance::Column::StartDate, Expr::value(now))
-            .col_expr(task_instance::Column::LeaseOwner, Expr::value(worker.id))
-            .col_expr(
-                task_instance::Column::LeaseExpiresAt,
-                Expr::value(now + chrono::Duration::seconds(3)),
-            )
-            .filter(task_instance::Column::DagId.eq("orphan"))
-            .exec(app.db.conn())
-            .await
-            .expect("orphan the try");
-        dag_run::Entity::update_many()
-            .col_expr(dag_run::Column::State, Expr::value("running"))
-            .col_expr(dag_run::Column::StartDate, Expr::value(now))
-            .filter(dag_run::Column::DagId.eq("orphan"))
-            .exec(app.db.conn())
-            .await
-            .expect("start the run");
-        app.engine.signals.wake_scheduler();
-
-        // Airflow fails a task instance whose heartbeats stopped (a zombie); without retries
-        // left it ends failed, and so does its run.
+        let run_id = orphan_the_try(&app, "orphan", updraft::scheduler::engine::MAX_RECLAIMS).await;
         let ti = wait_task_instances(&app, "orphan", &run_id, "the zombie to be failed", |tis| {
             state(&tis["a"]) != "running"
         })

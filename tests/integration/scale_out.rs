@@ -191,7 +191,6 @@ async fn three_workers_and_two_schedulers_run_every_task_exactly_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "until a worker's death no longer costs its tasks a try (re-claims): kills use up retries"]
 async fn killed_schedulers_and_workers_lose_nothing() {
     const RUNS: usize = 6;
     const CHAOS_LIMIT: Duration = Duration::from_secs(60);

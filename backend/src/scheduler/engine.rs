@@ -139,6 +139,10 @@ pub struct Scheduler {
     leadership: Leadership,
 }
 
+/// How often one try may go back to the queue after its worker died, before the death counts
+/// as a failed try (and the task's retries decide).
+pub const MAX_RECLAIMS: i32 = 5;
+
 /// Runs a scheduler shares with `dags test` are marked so the main scheduler leaves them.
 pub const TEST_TRIGGER: &str = "test";
 
@@ -676,6 +680,22 @@ impl Scheduler {
             let Some(run) = running.iter().find(|r| r.id == ti.dag_run_id) else {
                 continue;
             };
+            // A dead worker is not a failed task: the same try runs again elsewhere, a few
+            // times at most (a task that kills its worker must not loop forever).
+            if ti.reclaims < MAX_RECLAIMS {
+                if runs::reclaim(&self.db, ti.id, ti.lease_owner, ti.try_number, now).await? {
+                    tracing::warn!(
+                        dag_id = run.dag_id,
+                        run_id = run.run_id,
+                        task_id = ti.task_id,
+                        try_number = ti.try_number,
+                        reclaim = ti.reclaims + 1,
+                        "the task's worker stopped renewing its lease: the try goes back to the queue"
+                    );
+                    self.signals.wake_workers();
+                }
+                continue;
+            }
             let loaded = self.cache.get(&self.db, run.dag_version_id).await?;
             let retry = ti.try_number <= ti.max_tries;
             let next_retry_at = retry.then(|| {

@@ -73,6 +73,8 @@ pub mod task_instance {
         pub dag_version_id: i64,
         pub updated_at: DateTimeUtc,
         pub note: Option<String>,
+        /// Times this try went back to the queue because its worker died.
+        pub reclaims: i32,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

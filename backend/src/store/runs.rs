@@ -212,6 +212,7 @@ pub struct TiRow {
     pub lease_expires_at: Option<DateTime<Utc>>,
     pub lease_owner: Option<i64>,
     pub updated_at: DateTime<Utc>,
+    pub reclaims: i32,
 }
 
 impl TiRow {
@@ -241,6 +242,7 @@ pub async fn task_instances_of(db: &Db, run_ids: &[i64]) -> Result<Vec<TiRow>, S
                 C::LeaseExpiresAt,
                 C::LeaseOwner,
                 C::UpdatedAt,
+                C::Reclaims,
             ])
             .filter(C::DagRunId.is_in(chunk.iter().copied()))
             .into_model::<TiRow>()
@@ -249,6 +251,36 @@ pub async fn task_instances_of(db: &Db, run_ids: &[i64]) -> Result<Vec<TiRow>, S
         rows.extend(part);
     }
     Ok(rows)
+}
+
+/// A try whose worker died (its lease expired) goes back to the queue as the same try, without
+/// costing one of the task's retries: the worker's death is not the task's failure. Guarded by
+/// state, owner and try, like [`finish_try`]. False when the row moved on meanwhile.
+pub async fn reclaim(
+    db: &Db,
+    ti_id: i64,
+    owner: Option<i64>,
+    try_number: i32,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    use task_instance::Column as C;
+    let mut update = task_instance::Entity::update_many()
+        .col_expr(C::State, Expr::value(TaskInstanceState::Queued.as_str()))
+        .col_expr(C::LeaseOwner, Expr::value(Option::<i64>::None))
+        .col_expr(
+            C::LeaseExpiresAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(C::QueuedDttm, Expr::value(now))
+        .col_expr(C::Reclaims, Expr::col(C::Reclaims).add(1))
+        .col_expr(C::UpdatedAt, Expr::value(now))
+        .filter(C::Id.eq(ti_id))
+        .filter(C::State.eq(TaskInstanceState::Running.as_str()))
+        .filter(C::TryNumber.eq(try_number));
+    if let Some(owner) = owner {
+        update = update.filter(C::LeaseOwner.eq(owner));
+    }
+    Ok(update.exec(db.conn()).await?.rows_affected > 0)
 }
 
 /// Task instances left `restarting` (cleared while running) since before `before`: their old

@@ -273,6 +273,7 @@ pub async fn test_task(
         dag_version_id: version,
         updated_at: now,
         note: None,
+        reclaims: 0,
     };
     let logs = tempfile::tempdir().map_err(|e| format!("cannot create a temporary folder: {e}"))?;
     let settings = &config.settings;
