@@ -40,11 +40,22 @@ async fn open(config: &Config) -> Result<(crate::secrets::Secrets, Db), Failure>
     Ok((secrets, db))
 }
 
-/// Runs until SIGTERM/SIGINT; then stops the engine part gracefully (running tries get
+/// A token cancelled by SIGTERM/SIGINT, listening from the very start: a signal that comes
+/// while the process is still starting stops it cleanly too.
+fn on_signal() -> CancellationToken {
+    let shutdown = CancellationToken::new();
+    let token = shutdown.clone();
+    tokio::spawn(async move {
+        server::shutdown_signal().await;
+        token.cancel();
+    });
+    shutdown
+}
+
+/// Runs until the signal; then stops the engine part gracefully (running tries get
 /// `server.shutdown_timeout` to finish, the rest are stopped and retried by their leases).
 async fn until_signal(engine: Engine, shutdown: CancellationToken) {
-    server::shutdown_signal().await;
-    shutdown.cancel();
+    shutdown.cancelled().await;
     engine.join().await;
 }
 
@@ -52,8 +63,8 @@ async fn until_signal(engine: Engine, shutdown: CancellationToken) {
 pub async fn scheduler(config: Config) -> Result<(), Failure> {
     postgres_only(&config, "scheduler")?;
     let config = Arc::new(config);
+    let shutdown = on_signal();
     let (secrets, db) = open(&config).await?;
-    let shutdown = CancellationToken::new();
     let parts = Parts {
         scheduler: true,
         worker: None,
@@ -96,8 +107,8 @@ pub async fn worker(config: Config, args: WorkerArgs) -> Result<(), Failure> {
     if queues.as_ref().is_some_and(Vec::is_empty) {
         return Err(Failure::Usage("--queues names no queue".into()));
     }
+    let shutdown = on_signal();
     let (secrets, db) = open(&config).await?;
-    let shutdown = CancellationToken::new();
     let parts = Parts {
         scheduler: false,
         worker: Some(WorkerPart {
