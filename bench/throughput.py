@@ -335,7 +335,7 @@ def bench_shape(cluster, shape, runs):
 # --- report ------------------------------------------------------------------------------------
 
 def p(v, i):
-    return f"{v[i]:.1f}"
+    return "–" if v is None else f"{v[i]:.1f}"
 
 def report(results, meta):
     print(f"\nbinary: {meta['binary']} ({meta['commit']}, {meta['profile']}), {meta['cores']} cores, PostgreSQL "
