@@ -3,12 +3,16 @@
 #
 #   eval "$(scripts/pg-test-server.sh start)"   # prints export lines: UPDRAFT_TEST_PG_URL, UPDRAFT_TEST_PG_DIR
 #   eval "$(scripts/pg-test-server.sh start --durable)"   # the same, with PostgreSQL's default durability
+#   eval "$(scripts/pg-test-server.sh start --listen 10.1.2.1/30)"   # also on 10.1.2.1, for 10.1.2.0/30
 #   scripts/pg-test-server.sh stop "$UPDRAFT_TEST_PG_DIR"
 #
 # The server lives in a fresh temp dir, listens on 127.0.0.1 only on a free port, and requires a
 # random password (so tests see real credentials to keep out of logs). By default it is tuned
 # for speed over durability (fsync off: fine for tests, never for benchmarks); `--durable`
 # keeps fsync, synchronous_commit and full_page_writes on, as a real deployment would.
+# `--listen ADDR/PREFIX` also listens on ADDR (an address of this machine, e.g. a veth end) and
+# lets clients of the network ADDR/PREFIX in, with the same password; the URL printed still
+# names 127.0.0.1 (the same port serves both).
 set -euo pipefail
 
 pg_bin() {
@@ -26,11 +30,22 @@ as_pg() {
 case "${1:-}" in
   start)
     tuning="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-    case "${2:-}" in
-      "") ;;
-      --durable) tuning="" ;;
-      *) echo "usage: $0 start [--durable] | stop DIR" >&2; exit 2 ;;
-    esac
+    listen="127.0.0.1"
+    allow=""
+    shift
+    while [ "$#" -gt 0 ]; do
+      case "$1" in
+        --durable) tuning="" ;;
+        --listen)
+          [[ "${2:-}" =~ ^([0-9]{1,3}\.){3}[0-9]{1,3}/[0-9]{1,2}$ ]] \
+            || { echo "usage: $0 start [--durable] [--listen ADDR/PREFIX] | stop DIR" >&2; exit 2; }
+          listen="127.0.0.1,${2%/*}"
+          allow="$2"
+          shift ;;
+        *) echo "usage: $0 start [--durable] [--listen ADDR/PREFIX] | stop DIR" >&2; exit 2 ;;
+      esac
+      shift
+    done
     dir="$(mktemp -d /tmp/updraft-pg.XXXXXX)"
     chmod 755 "$dir"
     port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
@@ -40,8 +55,11 @@ case "${1:-}" in
     as_pg "$(pg_bin initdb)" -D "$dir/data" -U postgres --auth=scram-sha-256 --pwfile="$dir/pwfile" \
       --encoding=UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
       || { cat "$dir/initdb.log" >&2; exit 1; }
+    if [ -n "$allow" ]; then
+      echo "host all all $allow scram-sha-256" >> "$dir/data/pg_hba.conf"
+    fi
     as_pg "$(pg_bin pg_ctl)" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
-      -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=400 $tuning" \
+      -o "-p $port -k $dir -c listen_addresses=$listen -c max_connections=400 $tuning" \
       start >/dev/null \
       || { cat "$dir/server.log" >&2; exit 1; }
     echo "export UPDRAFT_TEST_PG_URL='postgres://postgres:$password@127.0.0.1:$port/postgres'"
@@ -54,7 +72,7 @@ case "${1:-}" in
     rm -rf "$dir"
     ;;
   *)
-    echo "usage: $0 start [--durable] | stop DIR" >&2
+    echo "usage: $0 start [--durable] [--listen ADDR/PREFIX] | stop DIR" >&2
     exit 2
     ;;
 esac

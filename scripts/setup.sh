@@ -25,6 +25,7 @@ if [ "$what" = all ]; then
   need_apt postgresql
   need_apt chromium
   need_apt chromium-driver
+  need_apt iproute2   # `ip netns`, veth pairs: the network-cut test (tests/integration/scale_out/netcut.rs)
   python3 -c 'import ensurepip, venv' 2>/dev/null || need_apt python3-venv
 fi
 if [ "${#apt_missing[@]}" -gt 0 ]; then

@@ -4,6 +4,7 @@
 //! counted on disk (each task appends to one file), not read from task states.
 
 mod cluster;
+mod netcut;
 
 use std::collections::BTreeMap;
 use std::process::Command;

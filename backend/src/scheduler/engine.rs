@@ -573,8 +573,18 @@ impl Scheduler {
                         // The previous run's task may finish later: looked at again then.
                         continue;
                     }
-                    states[pos] = Some(S::Scheduled);
-                    ready.push(Ready::new(ti, run, true));
+                    if matches!(
+                        loaded.dag.tasks[task_idx].operator,
+                        updraft_shared::dag::Operator::Empty
+                    ) {
+                        // Nothing to run: it succeeds now, and its downstream tasks are
+                        // looked at in this same pass.
+                        states[pos] = Some(S::Success);
+                        decisions.succeed_empty.push(ti.id);
+                    } else {
+                        states[pos] = Some(S::Scheduled);
+                        ready.push(Ready::new(ti, run, true));
+                    }
                 }
             }
         }

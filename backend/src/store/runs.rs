@@ -4,8 +4,9 @@
 use chrono::{DateTime, Utc};
 use sea_orm::prelude::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseBackend, DatabaseTransaction, EntityTrait,
-    FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction,
+    EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Statement,
+    TransactionTrait,
 };
 use updraft_shared::state::{DagRunState, DagRunType, TaskInstanceState};
 
@@ -368,6 +369,9 @@ pub struct Decisions {
     pub upstream_failed: Vec<i64>,
     /// Unfinished task instances of runs that timed out or failed: they end `skipped`.
     pub skip_unfinished: Vec<i64>,
+    /// Ready `empty` tasks: they succeed at once, without a worker (as Airflow 3 does for
+    /// EmptyOperator), each with its try recorded.
+    pub succeed_empty: Vec<i64>,
 }
 
 impl Decisions {
@@ -380,6 +384,7 @@ impl Decisions {
             && self.skip.is_empty()
             && self.upstream_failed.is_empty()
             && self.skip_unfinished.is_empty()
+            && self.succeed_empty.is_empty()
     }
 }
 
@@ -425,6 +430,39 @@ pub async fn apply(db: &Db, d: &Decisions, now: DateTime<Utc>) -> Result<(), Sto
                 .filter(state_in(&new_try))
                 .exec(&txn)
                 .await?;
+        }
+    }
+    for chunk in d.succeed_empty.chunks(CHUNK) {
+        let ids: Vec<String> = chunk.iter().map(i64::to_string).collect();
+        let ids = ids.join(", ");
+        let updated = task_instance::Entity::update_many()
+            .col_expr(C::State, Expr::value(S::Success.as_str()))
+            .col_expr(C::TryNumber, Expr::col(C::TryNumber).add(1))
+            .col_expr(C::StartDate, Expr::value(now))
+            .col_expr(C::EndDate, Expr::value(now))
+            .col_expr(C::Duration, Expr::value(0.0))
+            .col_expr(C::QueuedDttm, Expr::value(now))
+            .col_expr(C::ScheduledDttm, Expr::value(now))
+            .col_expr(C::UpdatedAt, Expr::value(now))
+            .filter(C::Id.is_in(chunk.iter().copied()))
+            .filter(C::State.is_null())
+            .exec(&txn)
+            .await?;
+        if updated.rows_affected > 0 {
+            // The try, as a worker would have recorded it (ids are numbers: no injection).
+            txn.execute_unprepared(&format!(
+                "INSERT INTO task_instance_history (task_instance_id, dag_run_id, dag_id, run_id, \
+                 task_id, map_index, try_number, max_tries, state, start_date, end_date, duration, \
+                 operator, pool, pool_slots, queue, priority_weight, hostname, rendered_fields, \
+                 dag_version_id, updated_at) \
+                 SELECT id, dag_run_id, dag_id, run_id, task_id, map_index, try_number, max_tries, \
+                 state, start_date, end_date, duration, operator, pool, pool_slots, queue, \
+                 priority_weight, hostname, rendered_fields, dag_version_id, updated_at \
+                 FROM task_instance WHERE id IN ({ids}) AND state = 'success' AND end_date = start_date \
+                 AND NOT EXISTS (SELECT 1 FROM task_instance_history h WHERE h.task_instance_id = task_instance.id \
+                 AND h.try_number = task_instance.try_number)"
+            ))
+            .await?;
         }
     }
     for chunk in d.queue_scheduled.chunks(CHUNK) {

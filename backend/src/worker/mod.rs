@@ -132,24 +132,43 @@ impl Worker {
     /// Renews this worker's leases at a third of their length; stops tries whose task
     /// instance was taken away (marked by hand, its run timed out).
     async fn heartbeat(self: Arc<Self>, shutdown: CancellationToken) {
+        use std::time::Instant;
         let every = self.options.lease_timeout / 3;
-        let mut renewed = std::time::Instant::now();
+        // A cut network makes queries hang rather than fail: each gets half a round.
+        let patience = every / 2;
+        // Tries stop this long before their lease can expire when renewals keep failing, so
+        // they have stopped before the scheduler can give them to another worker.
+        let stop_after = self.options.lease_timeout.saturating_sub(patience);
+        // When the last successful renewal was sent (the lease it set runs from then).
+        let mut renewed = Instant::now();
         loop {
+            // Wake at the next round, or earlier when the stop point comes first.
+            let until_stop = (renewed + stop_after).saturating_duration_since(Instant::now());
+            let wait = if until_stop.is_zero() {
+                every
+            } else {
+                until_stop.min(every)
+            };
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                _ = tokio::time::sleep(every) => {}
-            }
-            let now = Utc::now();
-            // A cut network makes queries hang rather than fail: each gets a third of the lease.
-            match tokio::time::timeout(every, job::heartbeat(&self.db, self.job_id, now)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::warn!("worker heartbeat failed: {e}"),
-                Err(_) => tracing::warn!("worker heartbeat timed out"),
+                _ = tokio::time::sleep(wait) => {}
             }
             // Taken before renewing, so a try claimed meanwhile is not mistaken for a lost one.
             let mine = self.signals.running_ids();
+            if renewed.elapsed() >= stop_after && !mine.is_empty() {
+                // Cut off from the database: the scheduler will give these tries away once
+                // their leases expire (another worker may then run them), so they stop now.
+                tracing::error!(
+                    tries = mine.len(),
+                    "leases could not be renewed for {}: stopping this worker's tasks",
+                    humantime::format_duration(stop_after)
+                );
+                self.signals.stop_all();
+            }
+            let sent = Instant::now();
+            let now = Utc::now();
             let renewal = tokio::time::timeout(
-                every,
+                patience,
                 runs::renew_leases(
                     &self.db,
                     self.job_id,
@@ -165,24 +184,17 @@ impl Worker {
             });
             match renewal {
                 Ok(held) => {
-                    renewed = std::time::Instant::now();
+                    renewed = sent;
                     for id in mine.iter().filter(|id| !held.contains(id)) {
                         self.signals.stop(*id);
                     }
                 }
-                Err(e) => {
-                    tracing::warn!("renewing task leases failed: {e}");
-                    // Cut off from the database past the lease: the scheduler has given these
-                    // tries away (another worker may be running them), so they must stop here.
-                    if renewed.elapsed() >= self.options.lease_timeout && !mine.is_empty() {
-                        tracing::error!(
-                            tries = mine.len(),
-                            "leases could not be renewed for {}: stopping this worker's tasks",
-                            humantime::format_duration(self.options.lease_timeout)
-                        );
-                        self.signals.stop_all();
-                    }
-                }
+                Err(e) => tracing::warn!("renewing task leases failed: {e}"),
+            }
+            match tokio::time::timeout(patience, job::heartbeat(&self.db, self.job_id, now)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!("worker heartbeat failed: {e}"),
+                Err(_) => tracing::warn!("worker heartbeat timed out"),
             }
         }
     }

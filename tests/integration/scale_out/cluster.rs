@@ -40,10 +40,24 @@ impl Role {
     }
 }
 
+/// How a process is started beyond its role's defaults (all empty: the defaults).
+#[derive(Debug, Clone, Default)]
+pub struct Launch {
+    /// The slot's name instead of `<role>-<n>`.
+    pub name: Option<String>,
+    /// A command that runs `updraft` (`ip netns exec NS`): `updraft` becomes its last argument.
+    pub wrapper: Vec<String>,
+    /// Arguments after the role's own (`--queues q`).
+    pub args: Vec<String>,
+    /// Environment over the cluster's (a `DATABASE_URL` of its own).
+    pub env: Vec<(String, String)>,
+}
+
 /// One process of the deployment; a restart keeps its slot (home, stderr file) and bumps
 /// the generation, so each process instance has its own name (`worker-2.3`).
 struct Slot {
     role: Role,
+    launch: Launch,
     base: String,
     generation: u32,
     instance: String,
@@ -106,23 +120,33 @@ impl Cluster {
     /// Adds and starts `n` processes of `role`.
     pub fn add(&mut self, role: Role, n: usize) {
         for _ in 0..n {
-            let index = self.slots.iter().filter(|s| s.role == role).count() + 1;
-            let base = format!("{}-{index}", role.name());
-            let home = self.dir.path().join(format!("home-{base}"));
-            std::fs::create_dir_all(&home).expect("create a process home");
-            let stderr = self.dir.path().join(format!("{base}.stderr"));
-            self.slots.push(Slot {
-                role,
-                base,
-                generation: 0,
-                instance: String::new(),
-                child: None,
-                home,
-                stderr,
-            });
-            let i = self.slots.len() - 1;
-            self.spawn(i);
+            self.add_with(role, Launch::default());
         }
+    }
+
+    /// Adds and starts one process of `role`, started as `launch` says; returns its slot.
+    pub fn add_with(&mut self, role: Role, launch: Launch) -> usize {
+        let index = self.slots.iter().filter(|s| s.role == role).count() + 1;
+        let base = launch
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("{}-{index}", role.name()));
+        let home = self.dir.path().join(format!("home-{base}"));
+        std::fs::create_dir_all(&home).expect("create a process home");
+        let stderr = self.dir.path().join(format!("{base}.stderr"));
+        self.slots.push(Slot {
+            role,
+            launch,
+            base,
+            generation: 0,
+            instance: String::new(),
+            child: None,
+            home,
+            stderr,
+        });
+        let i = self.slots.len() - 1;
+        self.spawn(i);
+        i
     }
 
     fn spawn(&mut self, i: usize) {
@@ -135,7 +159,22 @@ impl Cluster {
             .open(&slot.stderr)
             .expect("open the process's stderr file");
         writeln!(log, "===== {} started at {} ns", slot.instance, now_ns()).expect("write");
-        let mut cmd = updraft_cmd(&slot.home);
+        let mut cmd = match slot.launch.wrapper.split_first() {
+            None => updraft_cmd(&slot.home),
+            Some((program, args)) => {
+                // What `updraft_cmd` sets, for a wrapper that passes its environment on.
+                let mut c = std::process::Command::new(program);
+                c.args(args)
+                    .arg(updraft_bin())
+                    .env_clear()
+                    .env("PATH", std::env::var("PATH").unwrap_or_default())
+                    .env("HOME", &slot.home)
+                    .env("UPDRAFT_HOME", &slot.home)
+                    .env("NO_COLOR", "1")
+                    .stdin(Stdio::null());
+                c
+            }
+        };
         match slot.role {
             Role::Api => {
                 cmd.arg("api")
@@ -155,6 +194,8 @@ impl Cluster {
             // Tasks inherit the worker's environment: they name the process that ran them.
             .env("UPDRAFT_TEST_PROCESS", &slot.instance)
             .envs(self.extra_env.iter().map(|(k, v)| (k, v)))
+            .args(&slot.launch.args)
+            .envs(slot.launch.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::from(log.try_clone().expect("clone a file handle")))
             .stderr(Stdio::from(log));
         slot.child = Some(cmd.spawn().expect("spawn updraft"));
@@ -203,6 +244,21 @@ impl Cluster {
             }
         }
         out
+    }
+
+    /// Waits until slot `i`'s current instance has logged that it is up; fails after `limit`.
+    pub async fn wait_up(&self, i: usize, limit: Duration) {
+        let started = Instant::now();
+        while !self.is_up(i) {
+            if started.elapsed() > limit {
+                self.fail(&format!(
+                    "{} did not finish starting within {limit:?}",
+                    self.slots[i].instance
+                ))
+                .await;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Whether slot `i`'s current instance has logged that it is up (after its header).
