@@ -433,3 +433,65 @@ async fn a_postgresql_restart_mid_run_is_survived() {
     cluster.stop_gracefully().await;
     println!("total {:?}", started.elapsed());
 }
+
+/// SIGTERM to a worker whose try outlives `server.shutdown_timeout`: the try goes back to the
+/// queue at once (not after its lease expires, and without costing a retry) and another worker
+/// runs the same try.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_stopped_with_sigterm_hands_its_running_try_back() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let mut cluster = Cluster::new(
+        &db.url,
+        &[
+            ("UPDRAFT__SERVER__SHUTDOWN_TIMEOUT", "1s"),
+            // Long: a hand-back must not wait for the lease.
+            ("UPDRAFT__WORKER__LEASE_TIMEOUT", "60s"),
+        ],
+    );
+    let effects = cluster.effects_path();
+    cluster.write_dag(
+        "long",
+        &format!(
+            "dag_id: long\nis_paused_upon_creation: false\ntasks:\n  - id: t\n    operator: bash\n    with:\n      bash_command: 'echo \"start $UPDRAFT_TEST_PROCESS $AIRFLOW_CTX_TRY_NUMBER\" >> {f}; sleep 4; echo \"end $UPDRAFT_TEST_PROCESS $AIRFLOW_CTX_TRY_NUMBER\" >> {f}'\n",
+            f = effects.display()
+        ),
+    );
+    cluster.start_api().await;
+    cluster.add(Role::Scheduler, 1);
+    let first = cluster.add_with(Role::Worker, Launch::default());
+    let runs = trigger_all(&cluster, &["long"], 1).await;
+    let waited = Instant::now();
+    while !std::fs::read_to_string(&effects)
+        .unwrap_or_default()
+        .contains("start")
+    {
+        if waited.elapsed() > Duration::from_secs(30) {
+            cluster.fail("the task did not start").await;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let stopping = Instant::now();
+    let status = tokio::task::block_in_place(|| cluster.terminate(first));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "the worker exits 0: {status:?}"
+    );
+    assert!(
+        stopping.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        stopping.elapsed()
+    );
+    // Back in the queue as the same try, right away.
+    let state = db_state(&db.url).await;
+    assert!(state.contains("queued"), "{state}");
+    cluster.add(Role::Worker, 1);
+    wait_for_success(&mut cluster, &runs, Duration::from_secs(60)).await;
+    let text = std::fs::read_to_string(&effects).unwrap();
+    let ends: Vec<&str> = text.lines().filter(|l| l.starts_with("end")).collect();
+    assert_eq!(ends.len(), 1, "{text}");
+    assert!(
+        ends[0].ends_with(" 1"),
+        "the same try (1) ran to its end: {text}"
+    );
+    cluster.stop_gracefully().await;
+}

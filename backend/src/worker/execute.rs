@@ -44,7 +44,32 @@ impl Worker {
                 return;
             }
         };
+        let stopped = cancel.clone();
         let end = self.run_logged(&ti, &run, cancel).await;
+        if stopped.is_cancelled() && self.handing_back.load(std::sync::atomic::Ordering::SeqCst) {
+            // Stopped by this worker's shutdown: the same try goes back to the queue now.
+            match runs::reclaim(
+                &self.db,
+                ti.id,
+                Some(self.job_id),
+                ti.try_number,
+                Utc::now(),
+            )
+            .await
+            {
+                Ok(true) => tracing::info!(
+                    dag_id = ti.dag_id,
+                    run_id = ti.run_id,
+                    task_id = ti.task_id,
+                    "handed the try back to the queue (shutting down)"
+                ),
+                Ok(false) => {}
+                // Its lease will expire and the scheduler re-claims it.
+                Err(e) => tracing::warn!("handing a try back failed: {e}"),
+            }
+            self.signals.wake_workers();
+            return;
+        }
         self.record(&ti, end).await;
     }
 

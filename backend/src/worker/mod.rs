@@ -45,6 +45,9 @@ pub struct Worker {
     masker: Arc<SecretMasker>,
     job_id: i64,
     hostname: String,
+    /// Set when shutting down past the grace period: tries stopped then go back to the queue
+    /// at once (same try) instead of being recorded as failed.
+    handing_back: std::sync::atomic::AtomicBool,
 }
 
 impl Worker {
@@ -66,6 +69,7 @@ impl Worker {
             masker,
             job_id,
             hostname,
+            handing_back: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 
@@ -123,6 +127,9 @@ impl Worker {
                 "stopping the tasks still running after {}",
                 humantime::format_duration(grace)
             );
+            // Handed back, not failed: another worker takes the same try at once.
+            self.handing_back
+                .store(true, std::sync::atomic::Ordering::SeqCst);
             self.signals.stop_all();
             let _ = tokio::time::timeout(Duration::from_secs(10), tasks.wait()).await;
         }
@@ -307,6 +314,7 @@ pub async fn test_task(
         masker: SecretMasker::new(),
         job_id: 0,
         hostname: crate::dag_processor::hostname(),
+        handing_back: std::sync::atomic::AtomicBool::new(false),
     };
     let end = worker.run_logged(&ti, &run, CancellationToken::new()).await;
     Ok(end.state)

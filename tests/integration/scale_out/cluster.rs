@@ -233,6 +233,14 @@ impl Cluster {
         self.spawn(i);
     }
 
+    /// SIGTERM to the process of slot `i`; waits for it to exit and returns its status.
+    pub fn terminate(&mut self, i: usize) -> Option<ExitStatus> {
+        let mut child = self.slots[i].child.take()?;
+        // SAFETY: signalling a child process we spawned and have not reaped.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        child.wait().ok()
+    }
+
     /// Processes that exited although nobody stopped them: (instance, status).
     pub fn exited(&mut self) -> Vec<(String, ExitStatus)> {
         let mut out = Vec::new();
