@@ -446,7 +446,12 @@ impl Scheduler {
             }
         }
         let mut starting = Vec::new();
-        for run in runs.iter() {
+        // Backfill runs yield: scheduled and manual runs take free slots first.
+        let candidates = runs
+            .iter()
+            .filter(|r| r.backfill_id.is_none())
+            .chain(runs.iter().filter(|r| r.backfill_id.is_some()));
+        for run in candidates {
             if run.state != DagRunState::Queued.as_str() || run.run_after > now {
                 continue;
             }

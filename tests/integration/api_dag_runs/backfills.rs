@@ -290,3 +290,51 @@ db_test!(
         assert_eq!(most, 1, "max_active_runs 1 was exceeded");
     }
 );
+
+db_test!(
+    backfill_runs_yield_to_other_runs_of_the_dag,
+    |backend| async move {
+        let app = spawn_app(backend).await;
+        // Paused, so that everything is queued before anything starts; one run at a time.
+        write_dag(
+            &app,
+            "yielding",
+            "dag_id: yielding\nschedule: \"@daily\"\nstart_date: 2024-01-01\ncatchup: false\nis_paused_upon_creation: true\nmax_active_runs: 1\ntasks:\n  - {id: only, operator: bash, with: {bash_command: 'true'}}\n",
+        )
+        .await;
+        let body = json!({"dag_id": "yielding", "from_date": "2024-01-01T00:00:00Z",
+            "to_date": "2024-01-03T00:00:00Z", "max_active_runs": 3});
+        let (status, backfill) = post(&app, &app.client, "/api/v2/backfills", body).await;
+        assert_eq!(status, 200, "{backfill}");
+        trigger(&app, "yielding", json!({"dag_run_id": "manual_one"})).await;
+        unpause(&app, "yielding").await;
+        let started = std::time::Instant::now();
+        loop {
+            let runs = dag_run::Entity::find()
+                .filter(dag_run::Column::DagId.eq("yielding"))
+                .all(app.db.conn())
+                .await
+                .unwrap();
+            if runs
+                .iter()
+                .filter(|r| r.backfill_id.is_some() || r.run_id == "manual_one")
+                .all(|r| r.state == "success")
+            {
+                let manual = runs.iter().find(|r| r.run_id == "manual_one").unwrap();
+                for r in runs.iter().filter(|r| r.backfill_id.is_some()) {
+                    assert!(
+                        manual.start_date < r.start_date,
+                        "the manual run starts before backfill run {}: {runs:?}",
+                        r.run_id
+                    );
+                }
+                break;
+            }
+            assert!(
+                started.elapsed() < PATIENCE,
+                "runs did not finish: {runs:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+);
