@@ -325,10 +325,15 @@ impl Scheduler {
             if !decisions.queue_new_try.is_empty() || !decisions.queue_scheduled.is_empty() {
                 self.signals.wake_workers();
             }
+            let mut backfills_touched = Vec::new();
             for (id, state) in &decisions.finish_runs {
                 if let Some(run) = running.iter().find(|r| r.id == *id) {
                     tracing::info!(dag_id = run.dag_id, run_id = run.run_id, state = %state, "DAG run finished");
+                    backfills_touched.extend(run.backfill_id);
                 }
+            }
+            if !backfills_touched.is_empty() {
+                runs::complete_backfills(&self.db, &backfills_touched, now).await?;
             }
         }
         if !expired.is_empty() {

@@ -284,6 +284,37 @@ pub async fn reclaim(
     Ok(update.exec(db.conn()).await?.rows_affected > 0)
 }
 
+/// Marks these backfills completed when none of their runs is queued or running any more.
+pub async fn complete_backfills(
+    db: &Db,
+    ids: &[i64],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    use super::entities::backfill;
+    use sea_orm::sea_query::Query;
+    let unfinished = Query::select()
+        .expr(Expr::val(1))
+        .from(dag_run::Entity)
+        .and_where(
+            Expr::col((dag_run::Entity, dag_run::Column::BackfillId))
+                .equals((backfill::Entity, backfill::Column::Id)),
+        )
+        .and_where(
+            Expr::col((dag_run::Entity, dag_run::Column::State))
+                .is_in([DagRunState::Queued.as_str(), DagRunState::Running.as_str()]),
+        )
+        .to_owned();
+    backfill::Entity::update_many()
+        .col_expr(backfill::Column::CompletedAt, Expr::value(now))
+        .col_expr(backfill::Column::UpdatedAt, Expr::value(now))
+        .filter(backfill::Column::Id.is_in(ids.iter().copied()))
+        .filter(backfill::Column::CompletedAt.is_null())
+        .filter(Expr::exists(unfinished).not())
+        .exec(db.conn())
+        .await?;
+    Ok(())
+}
+
 /// Task instances left `restarting` (cleared while running) since before `before`: their old
 /// try has stopped by now (it cannot renew a lease the clear took away), so they go to no
 /// state and run again. Normally the API process releases them itself at once; this covers

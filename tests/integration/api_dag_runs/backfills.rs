@@ -288,6 +288,23 @@ db_test!(
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         assert_eq!(most, 1, "max_active_runs 1 was exceeded");
+        // The scheduler marks the backfill completed with its last run.
+        let waited = std::time::Instant::now();
+        loop {
+            let row = updraft::store::entities::backfill::Entity::find_by_id(id)
+                .one(app.db.conn())
+                .await
+                .unwrap()
+                .unwrap();
+            if row.completed_at.is_some() {
+                break;
+            }
+            assert!(
+                waited.elapsed() < PATIENCE,
+                "the backfill was never completed: {row:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 );
 
