@@ -197,7 +197,7 @@ async fn killed_schedulers_and_workers_lose_nothing() {
     const CHAOS_LIMIT: Duration = Duration::from_secs(60);
     let test_db = TestDb::new(Backend::Postgres).await;
     let started = Instant::now();
-    let mut cluster = Cluster::new(&test_db.url, &[("UPDRAFT__WORKER__LEASE_TIMEOUT", "3s")]);
+    let mut cluster = Cluster::new(&test_db.url, &[("UPDRAFT__WORKER__LEASE_TIMEOUT", "5s")]);
     let command = task_command(&cluster.effects_path(), Some("0.05"));
     let default_args = "{retries: 3, retry_delay: 1s}";
     cluster.write_dag("fan100", &fan100(&command, default_args));
@@ -365,7 +365,7 @@ impl Drop for PrivatePostgres {
 async fn a_postgresql_restart_mid_run_is_survived() {
     let pg = PrivatePostgres::start();
     let started = Instant::now();
-    let mut cluster = Cluster::new(&pg.url, &[("UPDRAFT__WORKER__LEASE_TIMEOUT", "3s")]);
+    let mut cluster = Cluster::new(&pg.url, &[("UPDRAFT__WORKER__LEASE_TIMEOUT", "5s")]);
     // Long enough a chain that the restart lands mid-run: 40 × 0.2 s.
     let command = task_command(&cluster.effects_path(), Some("0.2"));
     cluster.write_dag(

@@ -451,11 +451,22 @@ impl Scheduler {
             }
         }
         let mut starting = Vec::new();
-        // Backfill runs yield: scheduled and manual runs take free slots first.
+        // Backfill runs yield: scheduled and manual runs take free slots first; a backfill's
+        // runs start in its order (latest first when it runs backwards).
+        let mut backfill_runs: Vec<&dag_run::Model> =
+            runs.iter().filter(|r| r.backfill_id.is_some()).collect();
+        backfill_runs.sort_by_key(|r| {
+            let backwards = r
+                .backfill_id
+                .and_then(|b| backfills.get(&b))
+                .is_some_and(|b| b.run_backwards);
+            let at = r.logical_date.unwrap_or(r.run_after).timestamp_micros();
+            (r.backfill_id, if backwards { -at } else { at }, r.id)
+        });
         let candidates = runs
             .iter()
             .filter(|r| r.backfill_id.is_none())
-            .chain(runs.iter().filter(|r| r.backfill_id.is_some()));
+            .chain(backfill_runs);
         for run in candidates {
             if run.state != DagRunState::Queued.as_str() || run.run_after > now {
                 continue;

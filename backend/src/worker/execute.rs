@@ -46,8 +46,12 @@ impl Worker {
         };
         let stopped = cancel.clone();
         let end = self.run_logged(&ti, &run, cancel).await;
-        if stopped.is_cancelled() && self.handing_back.load(std::sync::atomic::Ordering::SeqCst) {
-            // Stopped by this worker's shutdown: the same try goes back to the queue now.
+        let handed_back = self.handing_back.load(std::sync::atomic::Ordering::SeqCst)
+            || self.leases_lost.load(std::sync::atomic::Ordering::SeqCst);
+        if stopped.is_cancelled() && handed_back {
+            // Stopped by this worker's shutdown, or because its leases could not be renewed:
+            // not the task's failure; the same try goes back to the queue (now, or through
+            // the scheduler once the lease expires if the database is out of reach).
             match runs::reclaim(
                 &self.db,
                 ti.id,

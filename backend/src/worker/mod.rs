@@ -48,6 +48,8 @@ pub struct Worker {
     /// Set when shutting down past the grace period: tries stopped then go back to the queue
     /// at once (same try) instead of being recorded as failed.
     handing_back: std::sync::atomic::AtomicBool,
+    /// Set while leases cannot be renewed: tries stopped then are handed back, not failed.
+    leases_lost: std::sync::atomic::AtomicBool,
 }
 
 impl Worker {
@@ -70,6 +72,7 @@ impl Worker {
             job_id,
             hostname,
             handing_back: std::sync::atomic::AtomicBool::new(false),
+            leases_lost: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 
@@ -170,6 +173,8 @@ impl Worker {
                     "leases could not be renewed for {}: stopping this worker's tasks",
                     humantime::format_duration(stop_after)
                 );
+                self.leases_lost
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
                 self.signals.stop_all();
             }
             let sent = Instant::now();
@@ -192,6 +197,8 @@ impl Worker {
             match renewal {
                 Ok(held) => {
                     renewed = sent;
+                    self.leases_lost
+                        .store(false, std::sync::atomic::Ordering::SeqCst);
                     for id in mine.iter().filter(|id| !held.contains(id)) {
                         self.signals.stop(*id);
                     }
@@ -315,6 +322,7 @@ pub async fn test_task(
         job_id: 0,
         hostname: crate::dag_processor::hostname(),
         handing_back: std::sync::atomic::AtomicBool::new(false),
+        leases_lost: std::sync::atomic::AtomicBool::new(false),
     };
     let end = worker.run_logged(&ti, &run, CancellationToken::new()).await;
     Ok(end.state)

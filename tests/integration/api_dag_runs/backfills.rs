@@ -355,3 +355,42 @@ db_test!(
         }
     }
 );
+
+db_test!(
+    a_backfill_run_backwards_starts_its_latest_run_first,
+    |backend| async move {
+        let app = spawn_app(backend).await;
+        write_dag(
+            &app,
+            "backwards",
+            "dag_id: backwards\nschedule: \"@daily\"\nstart_date: 2024-01-01\ncatchup: false\nis_paused_upon_creation: false\ntasks:\n  - {id: only, operator: bash, with: {bash_command: 'true'}}\n",
+        )
+        .await;
+        let body = json!({"dag_id": "backwards", "from_date": "2024-01-01T00:00:00Z",
+            "to_date": "2024-01-03T00:00:00Z", "max_active_runs": 1, "run_backwards": true});
+        let (status, backfill) = post(&app, &app.client, "/api/v2/backfills", body).await;
+        assert_eq!(status, 200, "{backfill}");
+        let id = backfill["id"].as_i64().unwrap();
+        let started = std::time::Instant::now();
+        loop {
+            let mut runs = dag_run::Entity::find()
+                .filter(dag_run::Column::BackfillId.eq(id))
+                .all(app.db.conn())
+                .await
+                .unwrap();
+            if runs.iter().all(|r| r.state == "success") {
+                runs.sort_by_key(|r| r.start_date);
+                let order: Vec<_> = runs.iter().map(|r| r.logical_date).collect();
+                let mut latest_first = order.clone();
+                latest_first.sort_by(|a, b| b.cmp(a));
+                assert_eq!(order, latest_first, "{runs:?}");
+                break;
+            }
+            assert!(
+                started.elapsed() < PATIENCE,
+                "runs did not finish: {runs:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+);
