@@ -25,4 +25,5 @@ mod engine;
 mod engine_more;
 mod openapi;
 mod paas;
+mod roles;
 mod scale_out;
