@@ -684,6 +684,59 @@ pub struct FinishTry {
     pub xcom: Option<String>,
 }
 
+/// Writes a try of `ti` into `task_instance_history` as ending `state` at `end` (kept when the
+/// try is there already: each try is recorded once).
+pub async fn record_history(
+    conn: &impl ConnectionTrait,
+    ti: &task_instance::Model,
+    state: TaskInstanceState,
+    end: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    use task_instance_history::Column as H;
+    let row = task_instance_history::ActiveModel {
+        task_instance_id: Set(ti.id),
+        dag_run_id: Set(ti.dag_run_id),
+        dag_id: Set(ti.dag_id.clone()),
+        run_id: Set(ti.run_id.clone()),
+        task_id: Set(ti.task_id.clone()),
+        map_index: Set(ti.map_index),
+        try_number: Set(ti.try_number),
+        max_tries: Set(ti.max_tries),
+        state: Set(Some(state.as_str().into())),
+        start_date: Set(ti.start_date),
+        end_date: Set(end),
+        duration: Set(match (ti.start_date, end) {
+            (Some(s), Some(e)) => Some(crate::timefmt::seconds_between(s, e)),
+            _ => None,
+        }),
+        operator: Set(ti.operator.clone()),
+        pool: Set(ti.pool.clone()),
+        pool_slots: Set(ti.pool_slots),
+        queue: Set(ti.queue.clone()),
+        priority_weight: Set(ti.priority_weight),
+        hostname: Set(ti.hostname.clone()),
+        rendered_fields: Set(ti.rendered_fields.clone()),
+        dag_version_id: Set(ti.dag_version_id),
+        updated_at: Set(now),
+        ..Default::default()
+    };
+    task_instance_history::Entity::insert(row)
+        .on_conflict(
+            sea_orm::sea_query::OnConflict::columns([
+                H::DagRunId,
+                H::TaskId,
+                H::MapIndex,
+                H::TryNumber,
+            ])
+            .do_nothing()
+            .to_owned(),
+        )
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
+}
+
 /// Records the end of a running try: the task instance's new state, a history row for the
 /// try and its XCom, in one transaction. False when the task instance was no longer this
 /// owner's running try (its lease expired or someone changed its state): nothing is written.
@@ -729,53 +782,13 @@ pub async fn finish_try(db: &Db, f: &FinishTry) -> Result<bool, StoreError> {
         .filter(C::Id.eq(f.ti_id))
         .exec(&txn)
         .await?;
-    let rendered = ti.rendered_fields.clone();
-    let history = task_instance_history::ActiveModel {
-        task_instance_id: Set(ti.id),
-        dag_run_id: Set(ti.dag_run_id),
-        dag_id: Set(ti.dag_id.clone()),
-        run_id: Set(ti.run_id.clone()),
-        task_id: Set(ti.task_id.clone()),
-        map_index: Set(ti.map_index),
-        try_number: Set(ti.try_number),
-        max_tries: Set(ti.max_tries),
-        // As Airflow's history: a try that will be retried is recorded as failed.
-        state: Set(Some(
-            if f.state.is_finished() {
-                f.state
-            } else {
-                TaskInstanceState::Failed
-            }
-            .as_str()
-            .into(),
-        )),
-        start_date: Set(ti.start_date),
-        end_date: Set(Some(f.end_date)),
-        duration: Set(duration),
-        operator: Set(ti.operator.clone()),
-        pool: Set(ti.pool.clone()),
-        pool_slots: Set(ti.pool_slots),
-        queue: Set(ti.queue.clone()),
-        priority_weight: Set(ti.priority_weight),
-        hostname: Set(ti.hostname.clone()),
-        rendered_fields: Set(rendered),
-        dag_version_id: Set(ti.dag_version_id),
-        updated_at: Set(f.end_date),
-        ..Default::default()
+    // As Airflow's history: a try that will be retried is recorded as failed.
+    let recorded = if f.state.is_finished() {
+        f.state
+    } else {
+        TaskInstanceState::Failed
     };
-    task_instance_history::Entity::insert(history)
-        .on_conflict(
-            sea_orm::sea_query::OnConflict::columns([
-                task_instance_history::Column::DagRunId,
-                task_instance_history::Column::TaskId,
-                task_instance_history::Column::MapIndex,
-                task_instance_history::Column::TryNumber,
-            ])
-            .do_nothing()
-            .to_owned(),
-        )
-        .exec_without_returning(&txn)
-        .await?;
+    record_history(&txn, &ti, recorded, Some(f.end_date), f.end_date).await?;
     xcom::Entity::delete_many()
         .filter(xcom::Column::DagRunId.eq(ti.dag_run_id))
         .filter(xcom::Column::TaskId.eq(&ti.task_id))

@@ -8,10 +8,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sea_orm::prelude::Expr;
-use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, TransactionTrait,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
 };
 use updraft_shared::api::{ClearTaskId, ClearTaskInstancesBody};
 use updraft_shared::state::{DagRunState, TaskInstanceState as S};
@@ -20,7 +18,7 @@ use crate::scheduler::graph::TaskGraph;
 use crate::scheduler::loaded::{DagCache, LoadedDag};
 use crate::store::audit::{self, AuditEntry};
 use crate::store::dags::dag;
-use crate::store::entities::{dag_run, task_instance, task_instance_history};
+use crate::store::entities::{dag_run, task_instance};
 use crate::store::run_ops::{find_run_in, OpError};
 use crate::store::{Db, StoreError};
 
@@ -648,52 +646,11 @@ async fn record_try(
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let finished = state.is_some_and(S::is_finished);
-    let end = if finished { ti.end_date } else { Some(now) };
-    let duration = match (ti.start_date, end) {
-        (Some(s), Some(e)) => Some(crate::timefmt::seconds_between(s, e)),
-        _ => None,
+    let (recorded, end) = match state {
+        Some(state) if finished => (state, ti.end_date),
+        _ => (S::Failed, Some(now)),
     };
-    let row = task_instance_history::ActiveModel {
-        task_instance_id: Set(ti.id),
-        dag_run_id: Set(ti.dag_run_id),
-        dag_id: Set(ti.dag_id.clone()),
-        run_id: Set(ti.run_id.clone()),
-        task_id: Set(ti.task_id.clone()),
-        map_index: Set(ti.map_index),
-        try_number: Set(ti.try_number),
-        max_tries: Set(ti.max_tries),
-        state: Set(Some(
-            if finished {
-                state.unwrap_or(S::Failed)
-            } else {
-                S::Failed
-            }
-            .as_str()
-            .into(),
-        )),
-        start_date: Set(ti.start_date),
-        end_date: Set(end),
-        duration: Set(duration),
-        operator: Set(ti.operator.clone()),
-        pool: Set(ti.pool.clone()),
-        pool_slots: Set(ti.pool_slots),
-        queue: Set(ti.queue.clone()),
-        priority_weight: Set(ti.priority_weight),
-        hostname: Set(ti.hostname.clone()),
-        rendered_fields: Set(ti.rendered_fields.clone()),
-        dag_version_id: Set(ti.dag_version_id),
-        updated_at: Set(now),
-        ..Default::default()
-    };
-    use task_instance_history::Column as H;
-    task_instance_history::Entity::insert(row)
-        .on_conflict(
-            OnConflict::columns([H::DagRunId, H::TaskId, H::MapIndex, H::TryNumber])
-                .do_nothing()
-                .to_owned(),
-        )
-        .exec_without_returning(conn)
-        .await?;
+    super::runs::record_history(conn, ti, recorded, end, now).await?;
     Ok(())
 }
 
